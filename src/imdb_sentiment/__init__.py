@@ -1,0 +1,7 @@
+"""IMDB review sentiment: a DVC pipeline that exports one verified model bundle.
+
+Training code lives in ``imdb_sentiment.pipeline``; everything that serves predictions
+(``bundle``, ``text``, ``profile``) imports none of it.
+"""
+
+__version__ = "0.1.0"

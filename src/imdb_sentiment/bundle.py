@@ -1,0 +1,243 @@
+"""The one loader for the exported model bundle.
+
+A bundle is a folder (local path or any fsspec URL such as ``s3://bucket/models/imdb-sentiment``)::
+
+    manifest.json   format version, sha256 of every file, params, metrics, data hash, profile
+    model.json      the inference pipeline, raw review text -> probability (see model_format)
+    *.npy, *.json   its vocabularies, IDF weights and coefficients
+
+Loading checks the manifest's format version and every file's sha256 *before* it parses any of
+them, and the model format holds only JSON and plain arrays: no pickle, no code named by a file.
+The API, the batch flow and MLflow promotion all load through :func:`load_bundle`; none of them
+imports training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+
+from imdb_sentiment.model_format import MODEL_SPEC, ModelFormatError, load_model
+
+BUNDLE_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+LABELS = ("negative", "positive")
+# Library versions that must match for predictions to mean what the metrics say.
+CHECKED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
+
+
+class BundleError(RuntimeError):
+    """The bundle is missing, tampered with or incompatible with this code."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with fsspec.open(str(path), "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in CHECKED_LIBRARIES}
+
+
+@dataclass(frozen=True)
+class Contribution:
+    feature: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The n-grams of one text that pushed its score most towards each label."""
+
+    probability: float
+    positive: list[Contribution]
+    negative: list[Contribution]
+
+
+@dataclass
+class SentimentModel:
+    """A verified, loaded bundle: raw review texts in, probabilities of *positive* out."""
+
+    pipeline: Any
+    manifest: dict[str, Any]
+    source: str
+    _feature_names: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest.get("threshold", 0.5))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability that each review is positive, in input order."""
+        texts = _as_text_list(texts)
+        if not texts:
+            return np.empty(0, dtype=np.float64)
+        return self.pipeline.predict_proba(texts)[:, 1]
+
+    def labels_for(self, probabilities: np.ndarray) -> list[str]:
+        return [LABELS[int(p >= self.threshold)] for p in probabilities]
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        return self.labels_for(self.predict_proba(texts))
+
+    def explain(self, text: str, top_k: int = 10) -> Explanation:
+        """Per-n-gram contributions (feature value x coefficient) to the score of one text."""
+        features = self.pipeline[:-1].transform(_as_text_list([text])).tocsr()
+        coef = np.asarray(self.pipeline[-1].coef_).ravel()
+        columns = features.indices
+        weights = features.data * coef[columns]
+        names = self.feature_names()
+        order = np.argsort(weights, kind="stable")
+        negative = [
+            Contribution(str(names[columns[i]]), round(float(weights[i]), 6))
+            for i in order[:top_k]
+            if weights[i] < 0
+        ]
+        positive = [
+            Contribution(str(names[columns[i]]), round(float(weights[i]), 6))
+            for i in order[::-1][:top_k]
+            if weights[i] > 0
+        ]
+        probability = float(self.pipeline[-1].predict_proba(features)[0, 1])
+        return Explanation(probability=probability, positive=positive, negative=negative)
+
+    def feature_names(self) -> np.ndarray:
+        # Built on first use: it costs a second for a million n-grams and most callers never need it.
+        if self._feature_names is None:
+            self._feature_names = self.pipeline[:-1].get_feature_names_out()
+        return self._feature_names
+
+    def oov_rates(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's words that the model's word vocabulary has never seen."""
+        vectorizer = _word_vectorizer(self.pipeline)
+        if vectorizer is None:
+            return np.full(len(texts), np.nan)
+        vocabulary = vectorizer.vocabulary_
+        preprocess = vectorizer.build_preprocessor()
+        tokenize = vectorizer.build_tokenizer()
+        rates = np.zeros(len(texts))
+        for row, text in enumerate(_as_text_list(texts)):
+            tokens = tokenize(preprocess(text))
+            if tokens:
+                rates[row] = sum(token not in vocabulary for token in tokens) / len(tokens)
+        return rates
+
+
+def _as_text_list(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("expected a sequence of texts, got a single string")
+    texts = list(texts)
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text at position {position} is {type(text).__name__}, not str")
+    return texts
+
+
+def _word_vectorizer(pipeline: Any) -> Any | None:
+    """The first word-level vectorizer in the pipeline (directly or inside a FeatureUnion)."""
+    stack = [step for _, step in pipeline.steps[:-1]]
+    while stack:
+        step = stack.pop(0)
+        if hasattr(step, "transformer_list"):
+            stack[:0] = [part for _, part in step.transformer_list]
+        elif getattr(step, "analyzer", None) == "word" and hasattr(step, "vocabulary_"):
+            return step
+    return None
+
+
+def _read(url: str) -> bytes:
+    try:
+        with fsspec.open(url, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError as error:
+        raise BundleError(f"bundle file {url} does not exist") from error
+
+
+def read_manifest(location: str | Path) -> dict[str, Any]:
+    url = f"{str(location).rstrip('/')}/{MANIFEST_NAME}"
+    try:
+        with fsspec.open(url, "rb") as handle:
+            manifest = json.loads(handle.read())
+    except FileNotFoundError as error:
+        raise BundleError(f"no model bundle at {location}: {MANIFEST_NAME} is missing") from error
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{url} is not valid JSON: {error}") from error
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{url} must hold a JSON object")
+    version = manifest.get("format_version")
+    if version != BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"{url} has bundle format version {version!r}; this code reads version "
+            f"{BUNDLE_FORMAT_VERSION}: re-export the model or upgrade imdb-sentiment"
+        )
+    for key in ("name", "version", "files"):
+        if key not in manifest:
+            raise BundleError(f"{url} lacks the required field {key!r}")
+    return manifest
+
+
+def load_bundle(location: str | Path) -> SentimentModel:
+    """Verify a bundle against its manifest, then load it. Raises BundleError on any problem."""
+    base = str(location).rstrip("/")
+    manifest = read_manifest(base)
+    files = manifest["files"]
+    if not isinstance(files, dict) or MODEL_SPEC not in files:
+        raise BundleError(f"{base}/{MANIFEST_NAME} does not list {MODEL_SPEC}")
+    payloads = {}
+    for name, entry in files.items():
+        if "/" in name or name.startswith("."):
+            raise BundleError(f"{base}/{MANIFEST_NAME} lists a file outside the bundle: {name!r}")
+        data = _read(f"{base}/{name}")
+        if sha256_bytes(data) != entry.get("sha256"):
+            raise BundleError(
+                f"{base}/{name} does not match the sha256 in its manifest: the bundle was "
+                "modified or is incomplete; refusing to load it"
+            )
+        payloads[name] = data
+    _warn_on_library_drift(manifest, base)
+    try:
+        pipeline = load_model(payloads)
+    except ModelFormatError as error:
+        raise BundleError(f"{base}: {error}") from error
+    return SentimentModel(pipeline=pipeline, manifest=manifest, source=base)
+
+
+def _warn_on_library_drift(manifest: dict[str, Any], base: str) -> None:
+    recorded = manifest.get("libraries", {})
+    installed = library_versions()
+    drift = {
+        name: (recorded[name], installed[name])
+        for name in CHECKED_LIBRARIES
+        if name in recorded and recorded[name] != installed[name]
+    }
+    if drift:
+        details = ", ".join(f"{name} {was} -> {now}" for name, (was, now) in drift.items())
+        warnings.warn(
+            f"{base} was exported with other library versions ({details}); "
+            "predictions may differ from the recorded metrics",
+            stacklevel=3,
+        )

@@ -1,0 +1,213 @@
+"""The on-disk form of a model: TF-IDF n-gram features and a linear classifier, as JSON + .npy.
+
+Nothing here unpickles or imports code named by a file: the JSON names one of a fixed set of
+vectorizer settings and preprocessors, arrays load with ``allow_pickle=False``, and the objects
+are rebuilt from public scikit-learn classes. The bytes are a pure function of the model (no
+timestamps, no memory addresses), so DVC sees the same hash for the same model on any machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from imdb_sentiment.text import clean_review
+
+MODEL_SPEC = "model.json"
+MODEL_KIND = "linear-tfidf"
+# The only preprocessors a model file may name.
+PREPROCESSORS = {"clean_review": clean_review}
+# Vectorizer settings that shape inference; fitting-only ones (min_df, max_df...) are not kept.
+VECTORIZER_SETTINGS = (
+    "analyzer",
+    "binary",
+    "lowercase",
+    "ngram_range",
+    "norm",
+    "smooth_idf",
+    "strip_accents",
+    "sublinear_tf",
+    "token_pattern",
+    "use_idf",
+)
+
+Files = dict[str, bytes]
+
+
+class ModelFormatError(ValueError):
+    """The model files are not a model this code can rebuild."""
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _array(files: Files, name: str) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(files[name]), allow_pickle=False)
+    except KeyError as error:
+        raise ModelFormatError(f"model file {name} is missing") from error
+    except ValueError as error:
+        raise ModelFormatError(f"{name} is not a plain .npy array: {error}") from error
+
+
+def _json(payload: Any) -> bytes:
+    return (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def dump_vectorizer(vectorizer: TfidfVectorizer, name: str) -> tuple[dict[str, Any], Files]:
+    """Spec and files of one fitted vectorizer; file names are prefixed with ``name``."""
+    if not isinstance(vectorizer, TfidfVectorizer):
+        raise ModelFormatError(f"cannot store a {type(vectorizer).__name__}, only TfidfVectorizer")
+    if vectorizer.tokenizer is not None or vectorizer.stop_words is not None:
+        raise ModelFormatError("custom tokenizers and stop-word lists are not part of the format")
+    preprocessor = None
+    if vectorizer.preprocessor is not None:
+        names = [key for key, fn in PREPROCESSORS.items() if fn is vectorizer.preprocessor]
+        if not names:
+            raise ModelFormatError(f"unknown preprocessor {vectorizer.preprocessor!r}")
+        preprocessor = names[0]
+    terms = vectorizer.get_feature_names_out().tolist()
+    settings = {key: getattr(vectorizer, key) for key in VECTORIZER_SETTINGS}
+    settings["ngram_range"] = list(settings["ngram_range"])
+    spec = {
+        "name": name,
+        "settings": settings,
+        "preprocessor": preprocessor,
+        "vocabulary": f"{name}.vocabulary.json",
+        "idf": f"{name}.idf.npy" if vectorizer.use_idf else None,
+    }
+    files = {spec["vocabulary"]: _json(terms)}
+    if vectorizer.use_idf:
+        files[spec["idf"]] = npy_bytes(vectorizer.idf_)
+    return spec, files
+
+
+def load_vectorizer(spec: dict[str, Any], files: Files) -> TfidfVectorizer:
+    try:
+        settings = dict(spec["settings"])
+        unknown = set(settings) - set(VECTORIZER_SETTINGS)
+        if unknown:
+            raise ModelFormatError(f"unknown vectorizer settings {sorted(unknown)}")
+        settings["ngram_range"] = tuple(settings["ngram_range"])
+        preprocessor = spec["preprocessor"]
+        if preprocessor is not None and preprocessor not in PREPROCESSORS:
+            raise ModelFormatError(f"unknown preprocessor {preprocessor!r}")
+        terms = json.loads(files[spec["vocabulary"]])
+        vectorizer = TfidfVectorizer(
+            **settings, vocabulary=terms, preprocessor=PREPROCESSORS.get(preprocessor)
+        )
+        if spec["idf"] is not None:
+            vectorizer.idf_ = _array(files, spec["idf"])
+    except (KeyError, TypeError) as error:
+        raise ModelFormatError(f"malformed vectorizer spec: {error!r}") from error
+    return vectorizer
+
+
+def dump_classifier(classifier: Any) -> tuple[dict[str, Any], Files]:
+    """Any fitted binary linear classifier with a logistic link (LogisticRegression, SGD log-loss)."""
+    coef = np.asarray(classifier.coef_, dtype=np.float64)
+    if coef.ndim != 2 or coef.shape[0] != 1 or list(classifier.classes_) != [0, 1]:
+        raise ModelFormatError("only binary linear classifiers with classes [0, 1] are supported")
+    spec = {
+        "kind": "logistic",
+        "coef": "classifier.coef.npy",
+        "intercept": float(np.asarray(classifier.intercept_).ravel()[0]),
+    }
+    return spec, {spec["coef"]: npy_bytes(coef)}
+
+
+def load_classifier(spec: dict[str, Any], files: Files) -> LogisticRegression:
+    if spec.get("kind") != "logistic":
+        raise ModelFormatError(f"unknown classifier kind {spec.get('kind')!r}")
+    coef = _array(files, spec["coef"])
+    # Binary logistic regression's predict_proba is sigmoid(X @ coef.T + intercept): setting the
+    # fitted attributes rebuilds it exactly, whichever linear model produced the weights.
+    classifier = LogisticRegression()
+    classifier.coef_ = coef
+    classifier.intercept_ = np.array([float(spec["intercept"])])
+    classifier.classes_ = np.array([0, 1])
+    classifier.n_features_in_ = coef.shape[1]
+    return classifier
+
+
+def dump_features(features: Any) -> tuple[dict[str, Any], Files]:
+    """A fitted TfidfVectorizer, or a FeatureUnion of them, as a spec and its files."""
+    union = isinstance(features, FeatureUnion)
+    blocks = features.transformer_list if union else [("word", features)]
+    files: Files = {}
+    specs = []
+    for name, vectorizer in blocks:
+        spec, block_files = dump_vectorizer(vectorizer, name)
+        specs.append(spec)
+        files.update(block_files)
+    return {"union": union, "blocks": specs}, files
+
+
+def load_features(spec: dict[str, Any], files: Files) -> TfidfVectorizer | FeatureUnion:
+    blocks = [(block["name"], load_vectorizer(block, files)) for block in spec["blocks"]]
+    return FeatureUnion(blocks) if spec["union"] else blocks[0][1]
+
+
+def feature_count(features: TfidfVectorizer | FeatureUnion) -> int:
+    parts = (
+        [v for _, v in features.transformer_list]
+        if isinstance(features, FeatureUnion)
+        else [features]
+    )
+    return sum(len(part.vocabulary) for part in parts)
+
+
+def dump_model(pipeline: Pipeline) -> Files:
+    """All files of a model: ``model.json`` plus the arrays and vocabularies it names."""
+    features_spec, files = dump_features(pipeline.steps[0][1])
+    classifier_spec, classifier_files = dump_classifier(pipeline.steps[-1][1])
+    files.update(classifier_files)
+    files[MODEL_SPEC] = _json(
+        {"kind": MODEL_KIND, "features": features_spec, "classifier": classifier_spec}
+    )
+    return files
+
+
+def load_model(files: Files) -> Pipeline:
+    try:
+        spec = json.loads(files[MODEL_SPEC])
+    except KeyError as error:
+        raise ModelFormatError(f"{MODEL_SPEC} is missing") from error
+    except json.JSONDecodeError as error:
+        raise ModelFormatError(f"{MODEL_SPEC} is not valid JSON: {error}") from error
+    if spec.get("kind") != MODEL_KIND:
+        raise ModelFormatError(
+            f"{MODEL_SPEC} describes a {spec.get('kind')!r} model, not {MODEL_KIND}"
+        )
+    try:
+        features = load_features(spec["features"], files)
+        classifier = load_classifier(spec["classifier"], files)
+    except (KeyError, TypeError) as error:
+        raise ModelFormatError(f"{MODEL_SPEC} is malformed: {error!r}") from error
+    expected = feature_count(features)
+    if classifier.n_features_in_ != expected:
+        raise ModelFormatError(
+            f"classifier expects {classifier.n_features_in_} features, vocabulary has {expected}"
+        )
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def files_with_spec(spec_name: str, spec: dict[str, Any], files: Files) -> Files:
+    """Bundle a spec with its files, for storing one part (features or classifier) on its own."""
+    return {**files, spec_name: _json(spec)}
+
+
+def read_spec(spec_name: str, files: Files) -> dict[str, Any]:
+    try:
+        return json.loads(files[spec_name])
+    except KeyError as error:
+        raise ModelFormatError(f"{spec_name} is missing") from error

@@ -1,0 +1,50 @@
+"""Featurize: turn review text into TF-IDF n-gram features, fitted on the training split only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from imdb_sentiment.model_format import dump_features, files_with_spec, load_features, read_spec
+from imdb_sentiment.pipeline.io import read_files, write_files
+from imdb_sentiment.pipeline.params import FeaturizeParams
+from imdb_sentiment.text import clean_review
+
+
+def build_vectorizer(params: FeaturizeParams) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        preprocessor=clean_review,
+        ngram_range=params.ngram_range,
+        min_df=params.min_df,
+        max_df=params.max_df,
+        max_features=params.max_features,
+        sublinear_tf=params.sublinear_tf,
+        binary=params.binary,
+    )
+
+
+def fit_transform(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+    """Fit on the training texts and return their features.
+
+    ``stop_words_`` (every n-gram that min_df/max_df pruned) is only there for introspection and
+    would make the exported model several times larger, so it is dropped.
+    """
+    matrix = vectorizer.fit_transform(texts)
+    vectorizer.stop_words_ = None
+    return matrix
+
+
+SPEC = "features.json"
+
+
+def save_vectorizer(vectorizer: TfidfVectorizer, directory: Path) -> None:
+    """Store the fitted vectorizer in the bundle's own format (byte-stable, no pickle)."""
+    spec, files = dump_features(vectorizer)
+    write_files(directory, files_with_spec(SPEC, spec, files))
+
+
+def load_vectorizer(directory: Path) -> TfidfVectorizer:
+    files = read_files(directory)
+    return load_features(read_spec(SPEC, files), files)

@@ -1,0 +1,127 @@
+"""Typed, validated views of ``params.yaml``: bad values fail here, before any heavy work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """params.yaml holds a value the pipeline cannot use."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    url: str = Field(description="Where to download aclImdb_v1.tar.gz unless IMDB_ARCHIVE is set")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class SplitParams(_Section):
+    val_fraction: float = Field(gt=0, le=0.5, description="Share of train movies held out")
+    seed: int = Field(ge=0)
+
+
+class FeaturizeParams(_Section):
+    ngram_range: tuple[int, int]
+    min_df: int = Field(ge=1, description="Drop n-grams seen in fewer training reviews")
+    max_df: float = Field(gt=0, le=1.0, description="Drop n-grams in a larger share of reviews")
+    max_features: int | None = Field(default=None, ge=1)
+    sublinear_tf: bool = True
+    binary: bool = False
+
+    @field_validator("ngram_range", mode="before")
+    @classmethod
+    def _non_empty_range(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ValueError("must be two integers [min_n, max_n], e.g. [1, 2]")
+        low, high = value
+        if not (isinstance(low, int) and isinstance(high, int)) or low < 1 or low > high:
+            raise ValueError(f"must satisfy 1 <= min_n <= max_n, got {list(value)}")
+        return value
+
+
+class TrainParams(_Section):
+    model: Literal["logistic_regression", "sgd"]
+    C: float = Field(gt=0, description="Inverse regularisation strength (logistic_regression)")
+    alpha: float = Field(default=1e-5, gt=0, description="Regularisation strength (sgd)")
+    max_iter: int = Field(ge=1)
+    class_weight: Literal["balanced"] | None = None
+    seed: int = Field(ge=0)
+
+
+class EvaluateParams(_Section):
+    threshold: float = Field(gt=0, lt=1, description="Probability above which a review is positive")
+    curve_points: int = Field(ge=10, le=10_000, description="Points kept per ROC/PR curve")
+    error_examples: int = Field(ge=0, le=1000, description="Most confident mistakes to report")
+
+
+class ExportParams(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    parity_sample: int = Field(ge=1, description="Validation reviews re-scored from raw text")
+
+    @model_validator(mode="after")
+    def _reasonable_sample(self) -> ExportParams:
+        if self.parity_sample > 100_000:
+            raise ValueError("parity_sample above 100000 only slows export down")
+        return self
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "data": DataParams,
+    "split": SplitParams,
+    "featurize": FeaturizeParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+    "export": ExportParams,
+}
+S = TypeVar("S", bound=_Section)
+
+
+def read_params_file(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as error:
+        raise ParamsError(f"{path} not found: run the stages from the project root") from error
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must be a mapping of sections")
+    return raw
+
+
+def parse_section(name: str, values: Any, model: type[S]) -> S:
+    """Validate one section, turning pydantic's report into one readable line per problem."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{name}.{'.'.join(str(p) for p in issue['loc']) or '<section>'}: {issue['msg']}"
+            + (f" (got {issue['input']!r})" if "input" in issue and issue["loc"] else "")
+            for issue in error.errors()
+        )
+        raise ParamsError(f"invalid params: {problems}") from None
+
+
+def load_section(name: str, model: type[S], path: Path = PARAMS_FILE) -> S:
+    raw = read_params_file(path)
+    if name not in raw:
+        raise ParamsError(f"{path} has no '{name}' section")
+    return parse_section(name, raw[name], model)
+
+
+def load_all(path: Path = PARAMS_FILE) -> dict[str, _Section]:
+    """Every section, validated: used by the export stage to record what shaped the model."""
+    raw = read_params_file(path)
+    return {name: parse_section(name, raw.get(name), model) for name, model in SECTIONS.items()}

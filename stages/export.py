@@ -1,0 +1,54 @@
+"""Stage export: the verified, self-contained bundle in models/ that serving consumes."""
+
+import json
+from pathlib import Path
+
+from imdb_sentiment.bundle import sha256_file
+from imdb_sentiment.pipeline import stage
+from imdb_sentiment.pipeline.export import compose, export_bundle
+from imdb_sentiment.pipeline.features import load_vectorizer
+from imdb_sentiment.pipeline.io import load_features, read_parquet
+from imdb_sentiment.pipeline.params import load_all
+from imdb_sentiment.pipeline.train import load_saved_classifier
+
+REVIEWS = Path("data/raw/reviews.parquet")
+SPLITS = Path("data/split")
+VECTORIZER = Path("data/features/vectorizer")
+VAL_FEATURES = Path("data/features/val.npz")
+CLASSIFIER = Path("data/train/classifier")
+METRICS = Path("metrics/metrics.json")
+OUTPUT_DIR = Path("models")
+
+
+def main() -> None:
+    params = load_all()
+    classifier = load_saved_classifier(CLASSIFIER)
+    val = read_parquet(SPLITS / "val.parquet", columns=["text"])
+    val_features, _ = load_features(VAL_FEATURES)
+    rows = {
+        name: len(read_parquet(SPLITS / f"{name}.parquet", columns=["label"]))
+        for name in ("train", "val", "test")
+    }
+    manifest = export_bundle(
+        compose(load_vectorizer(VECTORIZER), classifier),
+        OUTPUT_DIR / params["export"].name,
+        name=params["export"].name,
+        threshold=params["evaluate"].threshold,
+        params={
+            name: section.model_dump(mode="json")
+            for name, section in params.items()
+            if name != "data"
+        },
+        metrics=json.loads(METRICS.read_text()),
+        data={"reviews_sha256": sha256_file(REVIEWS), "rows": rows},
+        reference_texts=val["text"].tolist(),
+        reference_probabilities=classifier.predict_proba(val_features)[:, 1],
+        parity_sample=params["export"].parity_sample,
+    )
+    print(
+        f"exported {manifest['name']} version {manifest['version']} to {OUTPUT_DIR / manifest['name']}"
+    )
+
+
+if __name__ == "__main__":
+    stage.run(main)
