@@ -1,0 +1,129 @@
+"""The loader: a bundle loads only when it is whole, untouched and of a format this code reads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imdb_sentiment.bundle import (
+    BUNDLE_FORMAT_VERSION,
+    MANIFEST_NAME,
+    BundleError,
+    load_bundle,
+    sha256_bytes,
+)
+from imdb_sentiment.pipeline.io import read_parquet
+
+
+@pytest.fixture
+def bundle_copy(small_bundle: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(small_bundle, tmp_path / "bundle"))
+
+
+def _edit_manifest(bundle: Path, change) -> None:
+    path = bundle / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def test_loads_and_scores_raw_text(small_bundle: Path, sample_pipeline: Path) -> None:
+    model = load_bundle(small_bundle)
+    texts = read_parquet(sample_pipeline / "data/split/test.parquet")["text"].tolist()
+    probabilities = model.predict_proba(texts)
+    assert probabilities.shape == (len(texts),)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    assert model.predict(texts[:3]) == model.labels_for(probabilities[:3])
+    assert model.version == model.manifest["version"] and len(model.version) == 12
+
+
+def test_bundle_records_what_made_it(small_bundle: Path, sample_pipeline: Path) -> None:
+    manifest = load_bundle(small_bundle).manifest
+    assert manifest["format_version"] == BUNDLE_FORMAT_VERSION
+    assert manifest["params"]["train"]["model"] == "logistic_regression"
+    assert set(manifest["metrics"]) == {"val", "test"}
+    raw = (sample_pipeline / "data/raw/reviews.parquet").read_bytes()
+    assert manifest["data"]["reviews_sha256"] == sha256_bytes(raw)
+    assert {"scikit-learn", "numpy", "scipy", "python"} <= set(manifest["libraries"])
+    profile = manifest["reference_profile"]
+    assert profile["rows"] == manifest["data"]["rows"]["val"]
+    assert sum(profile["score"]["proportions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_tampered_file_is_refused(bundle_copy: Path) -> None:
+    coef = bundle_copy / "classifier.coef.npy"
+    data = bytearray(coef.read_bytes())
+    data[-1] ^= 0xFF
+    coef.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"classifier\.coef\.npy does not match the sha256"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_manifest_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / MANIFEST_NAME).unlink()
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_bundle_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="no model bundle at"):
+        load_bundle(tmp_path / "nowhere")
+
+
+def test_other_format_version_is_refused(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, lambda m: m.update(format_version=BUNDLE_FORMAT_VERSION + 1))
+    with pytest.raises(BundleError, match="format version 2"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_listed_file_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / "word.vocabulary.json").unlink()
+    with pytest.raises(BundleError, match=r"word\.vocabulary\.json does not exist"):
+        load_bundle(bundle_copy)
+
+
+def test_file_names_cannot_escape_the_bundle(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, lambda m: m["files"].update({"../secret": {"sha256": "0"}}))
+    with pytest.raises(BundleError, match="outside the bundle"):
+        load_bundle(bundle_copy)
+
+
+def test_model_spec_cannot_name_arbitrary_code(bundle_copy: Path) -> None:
+    # Even with hashes made to match, a spec naming an unknown preprocessor is refused.
+    spec_path = bundle_copy / "model.json"
+    spec = json.loads(spec_path.read_text())
+    spec["features"]["blocks"][0]["preprocessor"] = "os.system"
+    spec_path.write_text(json.dumps(spec))
+    _edit_manifest(
+        bundle_copy,
+        lambda m: m["files"]["model.json"].update(sha256=sha256_bytes(spec_path.read_bytes())),
+    )
+    with pytest.raises(BundleError, match=r"unknown preprocessor 'os\.system'"):
+        load_bundle(bundle_copy)
+
+
+def test_explanation_weights_add_up_to_the_score(small_bundle: Path) -> None:
+    model = load_bundle(small_bundle)
+    text = "A wonderful, moving film. The plot was boring in places but the acting was great."
+    explanation = model.explain(text, top_k=1000)
+    assert explanation.probability == pytest.approx(model.predict_proba([text])[0])
+    total = sum(c.weight for c in explanation.positive + explanation.negative)
+    intercept = float(model.pipeline[-1].intercept_[0])
+    assert 1 / (1 + np.exp(-(total + intercept))) == pytest.approx(
+        explanation.probability, abs=1e-5
+    )
+    assert all(c.weight > 0 for c in explanation.positive)
+    assert all(c.weight < 0 for c in explanation.negative)
+
+
+def test_rejects_non_text_input(small_bundle: Path) -> None:
+    model = load_bundle(small_bundle)
+    with pytest.raises(TypeError, match="position 1 is int"):
+        model.predict_proba(["fine", 3])
+    with pytest.raises(TypeError, match="single string"):
+        model.predict_proba("a string, not a list")
+    assert model.predict_proba([]).shape == (0,)
