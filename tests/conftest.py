@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,16 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from support import ROOT, run_stages, sample_members, write_archive, write_params  # noqa: E402
+from support import (  # noqa: E402
+    ROOT,
+    environment,
+    free_port,
+    run_stages,
+    sample_members,
+    wait_for_http,
+    write_archive,
+    write_params,
+)
 
 FULL_BUNDLE = ROOT / "models" / "imdb-sentiment"
 FULL_REVIEWS = ROOT / "data" / "raw" / "reviews.parquet"
@@ -63,3 +75,53 @@ def full_bundle() -> Path:
 @pytest.fixture(scope="session")
 def full_reviews() -> Path:
     return _require(FULL_REVIEWS)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real moto_server process speaking S3 over loopback; yields its endpoint URL.
+
+    AWS credentials and the endpoint are exported so boto3, s3fs, DVC and MLflow all find it
+    the way they would find real S3 settings.
+    """
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("moto_server")),
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(endpoint, timeout=30, process=process)
+        with environment(**_AWS_ENV, AWS_ENDPOINT_URL=endpoint):
+            yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def s3_bucket(moto_server: str) -> str:
+    """A fresh, empty bucket on the moto server; returns its name."""
+    import uuid
+
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=name)
+    return name

@@ -89,3 +89,33 @@ def copy_project(destination: Path) -> Path:
             ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     return destination
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float, process: Any = None) -> None:
+    """Poll ``url`` until it answers (any status), the process dies, or ``timeout`` passes."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"{process.args} exited with {process.returncode} before serving {url}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
