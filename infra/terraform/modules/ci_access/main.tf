@@ -197,7 +197,7 @@ data "aws_iam_policy_document" "deploy" {
       "elasticbeanstalk:DescribeEvents",
       "elasticbeanstalk:DescribeInstancesHealth",
     ]
-    resources = ["*"] # Describe calls are read-only and mostly not resource-scoped
+    resources = [local.eb_app_arn, local.eb_env_arn, local.eb_ver_arn]
   }
 
   # UpdateEnvironment runs CloudFormation with the caller's credentials, so
@@ -246,7 +246,15 @@ data "aws_iam_policy_document" "deploy" {
       "ec2:RunInstances",
       "ec2:TerminateInstances",
     ]
-    resources = ["*"]
+    resources = [
+      "arn:${var.partition}:ec2:${local.region}::image/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:instance/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:launch-template/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:network-interface/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:security-group/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:subnet/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:volume/*",
+    ]
 
     condition {
       test     = "ForAnyValue:StringEquals"
@@ -272,7 +280,6 @@ data "aws_iam_policy_document" "deploy" {
       "autoscaling:DescribeLaunchConfigurations",
       "autoscaling:DescribeScalingActivities",
       "autoscaling:DescribeScheduledActions",
-      "cloudwatch:DescribeAlarms",
       "ec2:DescribeImages",
       "ec2:DescribeInstances",
       "ec2:DescribeLaunchTemplateVersions",
@@ -285,6 +292,12 @@ data "aws_iam_policy_document" "deploy" {
       "elasticloadbalancing:DescribeTargetHealth",
     ]
     resources = ["*"] # Describe calls cannot be resource-scoped
+  }
+
+  statement {
+    sid       = "BeanstalkAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["arn:${var.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:awseb-*"]
   }
 
   statement {

@@ -1,11 +1,17 @@
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 data "aws_region" "current" {}
 
+# Zones pinned by name so a new AZ in the region never reshuffles subnets.
+data "aws_availability_zones" "available" {
+  state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = [for s in var.availability_zone_suffixes : "${data.aws_region.current.region}${s}"]
+  }
+}
+
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, 2)
+  azs = sort(data.aws_availability_zones.available.names)
 }
 
 resource "aws_vpc" "this" {

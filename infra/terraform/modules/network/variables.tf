@@ -13,6 +13,17 @@ variable "vpc_cidr" {
   }
 }
 
+variable "availability_zone_suffixes" {
+  description = "Letters of the two availability zones used (region name + letter)."
+  type        = list(string)
+  default     = ["a", "b"]
+
+  validation {
+    condition     = length(var.availability_zone_suffixes) == 2 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
+    error_message = "availability_zone_suffixes must be exactly two single letters."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key ARN encrypting the flow-log group."
   type        = string

@@ -167,6 +167,7 @@ resource "aws_elastic_beanstalk_application" "this" {
 }
 
 resource "aws_elastic_beanstalk_environment" "this" {
+  #checkov:skip=CKV_AWS_312:Enhanced health is on (healthreporting:system SystemType=enhanced below); the check looks for HealthStreamingEnabled in that namespace, where Beanstalk has no such option (it is set under cloudwatch:logs:health below).
   name                = var.environment_name
   application         = aws_elastic_beanstalk_application.this.name
   solution_stack_name = data.aws_elastic_beanstalk_solution_stack.docker.name
@@ -329,6 +330,12 @@ resource "aws_elastic_beanstalk_environment" "this" {
     namespace = "aws:elasticbeanstalk:cloudwatch:logs"
     name      = "RetentionInDays"
     value     = tostring(var.log_retention_days)
+  }
+
+  setting {
+    namespace = "aws:elasticbeanstalk:cloudwatch:logs:health"
+    name      = "HealthStreamingEnabled"
+    value     = "true"
   }
 
   # --- application settings (plain, non-secret values only)
