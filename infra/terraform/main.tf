@@ -13,6 +13,7 @@ module "storage" {
   project                            = var.project
   partition                          = local.partition
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  force_destroy                      = var.force_destroy_buckets
 }
 
 module "network" {

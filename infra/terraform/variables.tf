@@ -204,3 +204,9 @@ variable "create_github_oidc_provider" {
   type        = bool
   default     = true
 }
+
+variable "force_destroy_buckets" {
+  description = "Let terraform destroy delete non-empty buckets (all object versions). Keep false except when tearing down."
+  type        = bool
+  default     = false
+}
