@@ -9,5 +9,4 @@ provider "aws" {
   }
 }
 
-data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
