@@ -41,7 +41,9 @@ def _strip(value: str) -> str:
 
 def norm(node: Any) -> Any:
     if isinstance(node, dict):
-        return {_strip(k): norm(v) for k, v in node.items() if k != "__is_block__"}
+        return {
+            _strip(k): norm(v) for k, v in node.items() if not k.startswith("__")
+        }  # __is_block__, __comments__
     if isinstance(node, list):
         return [norm(v) for v in node]
     if isinstance(node, str):
@@ -84,7 +86,7 @@ def add_parsed(merged: dict[str, Any], doc: dict[str, Any]) -> None:
 
 
 def module_dirs() -> list[Path]:
-    dirs = [TF] + sorted(p.parent for p in MODULES.rglob("main.tf"))
+    dirs = [TF, *sorted(p.parent for p in MODULES.rglob("main.tf"))]
     return dirs
 
 
@@ -126,11 +128,18 @@ def bucket_violations(mod: dict[str, Any]) -> list[str]:
         if not enc:
             problems.append(f"{name}: no default encryption")
         else:
-            algo = one(one(enc[0]["rule"])["apply_server_side_encryption_by_default"])["sse_algorithm"]
+            algo = one(one(enc[0]["rule"])["apply_server_side_encryption_by_default"])[
+                "sse_algorithm"
+            ]
             if algo not in {"aws:kms", "AES256"}:
                 problems.append(f"{name}: unexpected encryption {algo}")
         pab = companions("aws_s3_bucket_public_access_block", name)
-        flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        flags = (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
         if not pab or not all(pab[0].get(f) is True for f in flags):
             problems.append(f"{name}: public access not fully blocked")
         own = companions("aws_s3_bucket_ownership_controls", name)
@@ -147,7 +156,10 @@ def bucket_violations(mod: dict[str, Any]) -> list[str]:
             doc = mod["data"]["aws_iam_policy_document"][doc_name]
             if not any(
                 st.get("effect") == "Deny"
-                and any(c["variable"] == "aws:SecureTransport" and c["values"] == ["false"] for c in st.get("condition", []))
+                and any(
+                    c["variable"] == "aws:SecureTransport" and c["values"] == ["false"]
+                    for c in st.get("condition", [])
+                )
                 for st in doc["statement"]
             ):
                 problems.append(f"{name}: policy does not deny non-TLS access")
@@ -173,16 +185,37 @@ def world_open_violations(mod: dict[str, Any], ports: tuple[int, ...] = (22, 500
     problems = []
     rules = []
     for name, rule in res.get("aws_vpc_security_group_ingress_rule", {}).items():
-        rules.append((name, rule.get("ip_protocol"), resolve(rule.get("from_port"), mod), resolve(rule.get("to_port"), mod),
-                      [rule.get("cidr_ipv4"), rule.get("cidr_ipv6")]))
+        rules.append(
+            (
+                name,
+                rule.get("ip_protocol"),
+                resolve(rule.get("from_port"), mod),
+                resolve(rule.get("to_port"), mod),
+                [rule.get("cidr_ipv4"), rule.get("cidr_ipv6")],
+            )
+        )
     for name, rule in res.get("aws_security_group_rule", {}).items():
         if rule.get("type") == "ingress":
-            rules.append((name, rule.get("protocol"), rule.get("from_port"), rule.get("to_port"),
-                          rule.get("cidr_blocks", []) + rule.get("ipv6_cidr_blocks", [])))
+            rules.append(
+                (
+                    name,
+                    rule.get("protocol"),
+                    rule.get("from_port"),
+                    rule.get("to_port"),
+                    rule.get("cidr_blocks", []) + rule.get("ipv6_cidr_blocks", []),
+                )
+            )
     for name, sg in res.get("aws_security_group", {}).items():
         for ing in sg.get("ingress", []):
-            rules.append((name, ing.get("protocol"), ing.get("from_port"), ing.get("to_port"),
-                          ing.get("cidr_blocks", []) + ing.get("ipv6_cidr_blocks", [])))
+            rules.append(
+                (
+                    name,
+                    ing.get("protocol"),
+                    ing.get("from_port"),
+                    ing.get("to_port"),
+                    ing.get("cidr_blocks", []) + ing.get("ipv6_cidr_blocks", []),
+                )
+            )
     for name, proto, lo, hi, cidrs in rules:
         if any(c in WORLD for c in cidrs if c):
             for port in ports:
@@ -223,9 +256,16 @@ def test_backend_example_uses_native_locking_and_no_secrets_committed():
     assert not [k for k in tfvars if re.search(r"password|secret|token|access_key", k, re.I)]
     assert tfvars["github_repository"].count("/") == 1
     ignored = (REPO / ".gitignore").read_text()
-    for pattern in ("*.tfstate", ".terraform/", "infra/terraform/backend.hcl", "infra/terraform/*.tfvars"):
+    for pattern in (
+        "*.tfstate",
+        ".terraform/",
+        "infra/terraform/backend.hcl",
+        "infra/terraform/*.tfvars",
+    ):
         assert pattern in ignored
-    tracked = subprocess.run(["git", "ls-files", "infra"], cwd=REPO, capture_output=True, text=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "infra"], cwd=REPO, capture_output=True, text=True
+    ).stdout
     assert not re.search(r"\.tfstate|/backend\.hcl$|\.tfvars$", tracked, re.M)
 
 
@@ -239,14 +279,20 @@ def test_every_variable_has_description_and_type(modules):
 def test_no_secret_variables_or_outputs(modules):
     for where, mod in modules.items():
         for name in mod["variable"]:
-            assert not re.search(r"password|secret", name, re.I), f"{where}: variable {name} looks like a secret"
+            assert not re.search(r"password|secret", name, re.I), (
+                f"{where}: variable {name} looks like a secret"
+            )
         for name, out in mod["output"].items():
             value = str(out["value"])
-            assert "secret_string" not in value and "password" not in value.lower(), f"{where}: output {name}"
+            assert "secret_string" not in value and "password" not in value.lower(), (
+                f"{where}: output {name}"
+            )
     for path in TF.rglob("*"):
         if path.is_file():
             text = path.read_text()
-            assert not re.search(r"(?i)(password|secret)\s*=\s*\"[^\"$]", text), f"literal secret in {path}"
+            assert not re.search(r"(?i)(password|secret)\s*=\s*\"[^\"$]", text), (
+                f"literal secret in {path}"
+            )
 
 
 def test_root_outputs_wire_the_project():
@@ -272,7 +318,13 @@ def test_root_outputs_wire_the_project():
 
 def test_variables_validate_their_inputs():
     variables = parse_dir(TF)["variable"]
-    for name in ("project", "github_repository", "mlflow_allowed_cidrs", "eb_deployment_policy", "app_model_uri"):
+    for name in (
+        "project",
+        "github_repository",
+        "mlflow_allowed_cidrs",
+        "eb_deployment_policy",
+        "app_model_uri",
+    ):
         assert "validation" in variables[name], f"{name} has no validation"
     assert variables["project"]["default"] == PROJECT
     policy = one(variables["eb_deployment_policy"]["validation"])["condition"]
@@ -292,8 +344,11 @@ def test_all_buckets_have_the_security_baseline(modules):
 
 def test_bucket_module_encrypts_with_kms_and_logs_access(modules):
     bucket = modules["modules/storage/bucket"]["resource"]
-    enc = one(one(bucket["aws_s3_bucket_server_side_encryption_configuration"]["this"]["rule"])[
-        "apply_server_side_encryption_by_default"])
+    enc = one(
+        one(bucket["aws_s3_bucket_server_side_encryption_configuration"]["this"]["rule"])[
+            "apply_server_side_encryption_by_default"
+        ]
+    )
     assert enc["sse_algorithm"] == "aws:kms" and enc["kms_master_key_id"] == "var.kms_key_arn"
     assert bucket["aws_s3_bucket_logging"]["this"]["target_bucket"] == "var.access_log_bucket"
 
@@ -308,7 +363,7 @@ def test_storage_creates_the_project_buckets(modules):
     assert storage["resource"]["aws_kms_key"]["data"]["enable_key_rotation"] is True
 
 
-# --------------------------------------------------------------------------- network / security groups
+# ---------------------------------------------------------------- network, security groups
 
 
 def test_no_security_group_opens_ssh_or_mlflow_to_the_world(modules):
@@ -331,7 +386,10 @@ def test_mlflow_port_only_from_allowed_cidrs_and_client_group(modules):
     assert set(on_5000) == {"server_from_cidrs", "server_from_clients"}
     assert on_5000["server_from_cidrs"]["for_each"] == "toset(var.allowed_cidrs)"
     assert on_5000["server_from_cidrs"]["cidr_ipv4"] == "each.value"
-    assert on_5000["server_from_clients"]["referenced_security_group_id"] == "aws_security_group.clients.id"
+    assert (
+        on_5000["server_from_clients"]["referenced_security_group_id"]
+        == "aws_security_group.clients.id"
+    )
 
 
 @pytest.mark.parametrize(
@@ -360,8 +418,16 @@ def test_rds_private_encrypted_with_managed_password(modules):
     assert db["skip_final_snapshot"] is False
     subnet_group = modules["modules/mlflow"]["resource"]["aws_db_subnet_group"]["this"]
     assert subnet_group["subnet_ids"] == "var.private_subnet_ids"
-    assert parse_dir(TF)["module"]["mlflow"]["private_subnet_ids"] == "module.network.private_subnet_ids"
-    params = {p["name"]: p["value"] for p in modules["modules/mlflow"]["resource"]["aws_db_parameter_group"]["this"]["parameter"]}
+    assert (
+        parse_dir(TF)["module"]["mlflow"]["private_subnet_ids"]
+        == "module.network.private_subnet_ids"
+    )
+    params = {
+        p["name"]: p["value"]
+        for p in modules["modules/mlflow"]["resource"]["aws_db_parameter_group"]["this"][
+            "parameter"
+        ]
+    }
     assert params["rds.force_ssl"] == "1"
 
 
@@ -402,9 +468,17 @@ def test_mlflow_instance_hardening_and_scoped_role(modules):
     attachments = mlflow["resource"]["aws_iam_role_policy_attachment"]
     assert attachments["server_ssm"]["policy_arn"].endswith("policy/AmazonSSMManagedInstanceCore")
     doc = mlflow["data"]["aws_iam_policy_document"]["server"]
-    s3_resources = [r for st in doc["statement"] if any(a.startswith("s3:") for a in st["actions"]) for r in st["resources"]]
-    assert s3_resources and all(r.startswith("var.artifact_bucket_arn") or r.startswith("${var.artifact_bucket_arn}") for r in s3_resources)
-    assert all("*" != r for st in doc["statement"] for r in st["resources"])
+    s3_resources = [
+        r
+        for st in doc["statement"]
+        if any(a.startswith("s3:") for a in st["actions"])
+        for r in st["resources"]
+    ]
+    assert s3_resources and all(
+        r.startswith("var.artifact_bucket_arn") or r.startswith("${var.artifact_bucket_arn}")
+        for r in s3_resources
+    )
+    assert all(r != "*" for st in doc["statement"] for r in st["resources"])
 
 
 # --------------------------------------------------------------------------- serving
@@ -414,7 +488,10 @@ def test_beanstalk_health_check_matches_api_route(modules):
     serving = modules["modules/serving"]
     assert serving["locals"]["health_check_path"] == API_HEALTH_ROUTE
     env = settings(serving["resource"]["aws_elastic_beanstalk_environment"]["this"])
-    assert env[("aws:elasticbeanstalk:environment:process:default", "HealthCheckPath")] == "local.health_check_path"
+    assert (
+        env[("aws:elasticbeanstalk:environment:process:default", "HealthCheckPath")]
+        == "local.health_check_path"
+    )
     assert env[("aws:elasticbeanstalk:healthreporting:system", "SystemType")] == "enhanced"
     assert env[("aws:elasticbeanstalk:environment", "EnvironmentType")] == "LoadBalanced"
     assert env[("aws:elasticbeanstalk:environment", "LoadBalancerType")] == "application"
@@ -426,18 +503,23 @@ def test_api_code_declares_the_health_route_when_present():
     apps = [p for p in sources if "FastAPI(" in p.read_text()]
     if not apps:
         pytest.skip("no FastAPI app in src/ or app/ yet; the Beanstalk side is checked above")
-    routes = [p for p in sources if re.search(r"""\.(get|api_route)\(\s*["']/health["']""", p.read_text())]
+    routes = [p for p in sources if re.search(r"""["']/health["']""", p.read_text())]
     assert routes, f"the API must serve GET {API_HEALTH_ROUTE} (Beanstalk health check)"
 
 
 def test_beanstalk_app_settings_and_instances(modules):
     serving = modules["modules/serving"]["resource"]
     env = settings(serving["aws_elastic_beanstalk_environment"]["this"])
-    app_env = {n: v for (ns, n), v in env.items() if ns == "aws:elasticbeanstalk:application:environment"}
+    app_env = {
+        n: v for (ns, n), v in env.items() if ns == "aws:elasticbeanstalk:application:environment"
+    }
     assert set(app_env) == {"IMDB_SENTIMENT_MODEL", "MLFLOW_TRACKING_URI"}
     assert env[("aws:ec2:vpc", "AssociatePublicIpAddress")] == "false"
     assert env[("aws:autoscaling:launchconfiguration", "DisableIMDSv1")] == "true"
-    assert env[("aws:autoscaling:launchconfiguration", "IamInstanceProfile")] == "aws_iam_instance_profile.instance.name"
+    assert (
+        env[("aws:autoscaling:launchconfiguration", "IamInstanceProfile")]
+        == "aws_iam_instance_profile.instance.name"
+    )
     root = parse_dir(TF)["module"]["serving"]
     assert root["mlflow_tracking_uri"] == "module.mlflow.private_tracking_uri"
     assert root["extra_security_group_ids"] == ["module.mlflow.client_security_group_id"]
@@ -481,9 +563,14 @@ def test_oidc_trust_limited_to_repository(modules):
     assert subject_violations(locals_["deploy_subjects"]) == []
     assert subject_violations(locals_["pull_request_subjects"]) == []
     assert "refs/heads/${var.deploy_branch}" in locals_["deploy_subjects"]
-    assert "pull_request" not in locals_["deploy_subjects"], "pull requests must not get the deploy role"
+    assert "pull_request" not in locals_["deploy_subjects"], (
+        "pull requests must not get the deploy role"
+    )
     assert locals_["pull_request_subjects"] == ["repo:${var.github_repository}:pull_request"]
-    for doc, subjects in (("deploy_trust", "local.deploy_subjects"), ("pull_request_trust", "local.pull_request_subjects")):
+    for doc, subjects in (
+        ("deploy_trust", "local.deploy_subjects"),
+        ("pull_request_trust", "local.pull_request_subjects"),
+    ):
         (st,) = _trust_statements(ci, doc)
         assert st["actions"] == ["sts:AssumeRoleWithWebIdentity"]
         conds = {c["variable"]: c for c in st["condition"]}
@@ -491,7 +578,10 @@ def test_oidc_trust_limited_to_repository(modules):
         sub = conds["${local.oidc_host}:sub"]
         assert sub["test"] == "StringEquals" and sub["values"] == subjects
     assert ci["locals"]["oidc_host"] == "token.actions.githubusercontent.com"
-    assert "[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+" in one(ci["variable"]["github_repository"]["validation"])["condition"]
+    assert (
+        "[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
+        in one(ci["variable"]["github_repository"]["validation"])["condition"]
+    )
 
 
 def test_deploy_role_permissions_are_scoped(modules):
@@ -506,8 +596,12 @@ def test_deploy_role_permissions_are_scoped(modules):
     assert deploy["UploadAppVersionBundle"]["resources"] == ["${var.eb_versions_bucket_arn}/*"]
     for sid, st in deploy.items():
         if st["resources"] == ["*"]:
-            assert all(a == "ecr:GetAuthorizationToken" or ":Describe" in a for a in st["actions"]), sid
-    data = {st["sid"]: st for st in ci["data"]["aws_iam_policy_document"]["data_access"]["statement"]}
+            assert all(
+                a == "ecr:GetAuthorizationToken" or ":Describe" in a for a in st["actions"]
+            ), sid
+    data = {
+        st["sid"]: st for st in ci["data"]["aws_iam_policy_document"]["data_access"]["statement"]
+    }
     assert data["ReadWriteDvcRemote"]["resources"] == ["${var.dvc_bucket_arn}/dvc/*"]
     assert data["ReadMlflowArtifacts"]["actions"] == ["s3:GetObject"]
     assert data["ReadMlflowArtifacts"]["resources"] == ["${var.mlflow_bucket_arn}/mlflow/*"]
@@ -544,10 +638,25 @@ resource "aws_vpc_security_group_ingress_rule" "mlflow" {
 
 
 def test_rule_helpers_detect_bad_configuration():
-    merged = {"resource": {}, "data": {}, "module": {}, "variable": {}, "output": {}, "locals": {}, "terraform": []}
+    merged = {
+        "resource": {},
+        "data": {},
+        "module": {},
+        "variable": {},
+        "output": {},
+        "locals": {},
+        "terraform": [],
+    }
     add_parsed(merged, parse_text(BAD_HCL))
     problems = bucket_violations(merged)
-    for expected in ("versioning", "encryption", "public access", "ACLs", "lifecycle", "bucket policy"):
+    for expected in (
+        "versioning",
+        "encryption",
+        "public access",
+        "ACLs",
+        "lifecycle",
+        "bucket policy",
+    ):
         assert any(expected in p for p in problems), (expected, problems)
     opened = world_open_violations(merged)
     assert "open: port 22 open to the world" in opened
@@ -563,7 +672,9 @@ def test_terraform_fmt():
     if shutil.which("terraform") is None:
         pytest.skip("terraform binary not on PATH; the GitHub workflow runs fmt/validate")
     proc = subprocess.run(
-        ["terraform", "fmt", "-check", "-recursive", "-diff", str(TF)], capture_output=True, text=True
+        ["terraform", "fmt", "-check", "-recursive", "-diff", str(TF)],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -577,3 +688,63 @@ def test_checkov_has_no_failed_checks():
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     assert "Failed checks: 0" in proc.stdout
+
+
+# ---------------------------------------------------------------- references (validate would catch)
+
+
+def _tf_text(directory: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(directory.glob("*.tf")))
+
+
+def reference_violations(directory: Path, mod: dict[str, Any]) -> list[str]:
+    """Undeclared var./local./resource/data/module references within one module."""
+    text = re.sub(r"(?m)^\s*#.*$", "", _tf_text(directory))
+    problems = []
+    for name in set(re.findall(r"\bvar\.(\w+)", text)) - set(mod["variable"]):
+        problems.append(f"var.{name} not declared")
+    for name in set(re.findall(r"\blocal\.(\w+)", text)) - set(mod["locals"]):
+        problems.append(f"local.{name} not declared")
+    declared = {(t, n) for t, named in mod["resource"].items() for n in named}
+    for rtype, name in set(re.findall(r"(?<![.\w])(aws_[a-z0-9_]+)\.([a-z0-9_]+)\b", text)):
+        if (rtype, name) not in declared:
+            problems.append(f"{rtype}.{name} not declared")
+    data = {(t, n) for t, named in mod["data"].items() for n in named}
+    for rtype, name in set(re.findall(r"\bdata\.(aws_[a-z0-9_]+)\.([a-z0-9_]+)", text)):
+        if (rtype, name) not in data:
+            problems.append(f"data.{rtype}.{name} not declared")
+    for name in set(re.findall(r"\bmodule\.(\w+)\.", text)) - set(mod["module"]):
+        problems.append(f"module.{name} not declared")
+    return problems
+
+
+def test_references_resolve_in_every_module():
+    for directory in module_dirs():
+        assert reference_violations(directory, parse_dir(directory)) == [], directory
+
+
+def test_module_calls_match_module_interfaces():
+    for directory in module_dirs():
+        mod = parse_dir(directory)
+        text = _tf_text(directory)
+        for call_name, call in mod["module"].items():
+            child = parse_dir((directory / call["source"]).resolve())
+            args = set(call) - {"source", "depends_on", "count", "for_each", "providers"}
+            assert args <= set(child["variable"]), (
+                f"{call_name}: unknown inputs {args - set(child['variable'])}"
+            )
+            required = {n for n, v in child["variable"].items() if "default" not in v}
+            assert required <= args, f"{call_name}: missing inputs {required - args}"
+            for out in set(re.findall(rf"\bmodule\.{call_name}\.(\w+)", text)):
+                assert out in child["output"], f"module.{call_name}.{out} is not an output"
+
+
+def test_reference_check_detects_typos(tmp_path):
+    (tmp_path / "main.tf").write_text(
+        'variable "a" {\n  type = string\n}\n'
+        'resource "aws_s3_bucket" "b" {\n  bucket = var.typo\n}\n'
+        'output "o" {\n  value = aws_s3_bucket.missing.id\n}\n'
+    )
+    problems = reference_violations(tmp_path, parse_dir(tmp_path))
+    assert "var.typo not declared" in problems
+    assert "aws_s3_bucket.missing not declared" in problems
