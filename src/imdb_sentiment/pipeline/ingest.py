@@ -7,6 +7,7 @@ nothing about the source is recorded in it.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import re
@@ -54,7 +55,9 @@ def resolve_archive(url: str, download_dir: Path, env: dict[str, str] | None = N
     return target
 
 
-def download(url: str, target: Path, attempts: int = 4, chunk_size: int = 1 << 20) -> None:
+def download(
+    url: str, target: Path, attempts: int = 4, retry_wait: float = 2.0, chunk_size: int = 1 << 20
+) -> None:
     """Download to ``target`` with a progress bar, resuming a partial ``.part`` file on retry.
 
     The file only takes its final name once its size matches what the server announced.
@@ -89,7 +92,7 @@ def download(url: str, target: Path, attempts: int = 4, chunk_size: int = 1 << 2
                 raise OSError(f"got {size} of {total} bytes")
             partial.replace(target)
             return
-        except (OSError, urllib.error.URLError) as error:
+        except (OSError, http.client.HTTPException) as error:
             if isinstance(error, urllib.error.HTTPError) and 400 <= error.code < 500:
                 if error.code == 416:  # our partial file is longer than the remote one: start over
                     partial.unlink(missing_ok=True)
@@ -99,7 +102,7 @@ def download(url: str, target: Path, attempts: int = 4, chunk_size: int = 1 << 2
                 raise ArchiveError(
                     f"download of {url} failed after {attempts} attempts: {error}"
                 ) from error
-            wait = 2**attempt
+            wait = retry_wait * attempt
             log.warning("download interrupted (%s); resuming in %ss", error, wait)
             time.sleep(wait)
 
@@ -184,8 +187,10 @@ def _to_table(
     )
 
 
-def ingest(url: str, output: Path, download_dir: Path) -> pd.DataFrame:
-    archive = resolve_archive(url, download_dir)
+def ingest(
+    url: str, output: Path, download_dir: Path, env: dict[str, str] | None = None
+) -> pd.DataFrame:
+    archive = resolve_archive(url, download_dir, env)
     log.info("reading %s", archive)
     table = read_archive(archive)
     write_parquet(table, output)
