@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -165,10 +166,10 @@ def test_stage_prints_one_line_error(tmp_path: Path) -> None:
 class _FlakyRangeHandler(http.server.BaseHTTPRequestHandler):
     """Serves one file with HTTP Range support; the first full request is cut off halfway."""
 
-    payload = b""
-    requests: list[str | None] = []
+    payload: ClassVar[bytes] = b""
+    requests: ClassVar[list[str | None]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path != "/aclImdb_v1.tar.gz":
             self.send_error(404)
             return

@@ -29,7 +29,7 @@ def test_validation_is_movie_disjoint_stratified_and_seeded(reviews) -> None:
     parts = split_reviews(reviews, val_fraction=0.2, seed=1)
     train, val, test = parts["train"], parts["val"], parts["test"]
     assert not set(train["movie_id"]) & set(val["movie_id"])
-    assert len(train) + len(val) == (reviews["split"] == "train").sum()
+    assert len(train) + len(val) == (reviews["split"] == "train").sum()  # the sample has no leak
     assert 0.1 < len(val) / (len(train) + len(val)) < 0.3
     assert abs(val["label"].mean() - train["label"].mean()) < 0.15
     # The official test split passes through untouched.
@@ -42,8 +42,19 @@ def test_validation_is_movie_disjoint_stratified_and_seeded(reviews) -> None:
     assert other["val"]["review_id"].tolist() != val["review_id"].tolist()
 
 
+def test_train_reviews_of_test_movies_are_left_out(reviews) -> None:
+    leaked = reviews.copy()
+    first_test_movie = leaked.loc[leaked["split"] == "test", "movie_id"].iloc[0]
+    leaked.loc[leaked.index[leaked["split"] == "train"][:3], "movie_id"] = first_test_movie
+    parts = split_reviews(leaked, val_fraction=0.2, seed=1)
+    assert len(parts["train"]) + len(parts["val"]) == (leaked["split"] == "train").sum() - 3
+    assert first_test_movie not in set(parts["train"]["movie_id"]) | set(parts["val"]["movie_id"])
+    assert len(parts["test"]) == (leaked["split"] == "test").sum()
+
+
 def test_too_few_movies_is_a_clear_error(reviews) -> None:
-    one_movie = reviews.assign(movie_id="tt0000001")
+    one_movie = reviews.copy()
+    one_movie.loc[one_movie["split"] == "train", "movie_id"] = "tt0000001"
     with pytest.raises(SplitError, match="1 training movies cannot form 5 movie-disjoint folds"):
         split_reviews(one_movie, val_fraction=0.2, seed=0)
 
