@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint format clean-venv
+.PHONY: help venv pipeline test test-fast lint lint-infra format clean-venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeli
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .
 	ruff format --check .
+
+lint-infra: ## checkov on infra/terraform (install once: uv tool install checkov==3.3.30)
+	bash infra/checkov.sh
 
 format: $(SYNCED) ## Apply ruff fixes and formatting
 	ruff check --fix .
