@@ -8,6 +8,7 @@ application versions nor UpdateEnvironment.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import subprocess
@@ -221,7 +222,18 @@ def test_rerun_reuses_an_existing_version(s3) -> None:
     assert s3_client.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_source_bundle_carries_platform_hooks(tmp_path: Path) -> None:
+def test_source_bundle_runs_the_image_on_the_api_port() -> None:
+    bundle = zipfile.ZipFile(io.BytesIO(source_bundle(IMAGE)))
+    dockerrun = json.loads(bundle.read("Dockerrun.aws.json"))
+    assert dockerrun["Image"]["Name"] == IMAGE
+    assert dockerrun["Ports"] == [{"ContainerPort": 8000}]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("app.beanstalk") is not None,
+    reason="the API's own bundle builder is used when app/beanstalk exists",
+)
+def test_minimal_source_bundle_carries_platform_hooks(tmp_path: Path) -> None:
     hook = tmp_path / ".platform" / "hooks" / "prebuild" / "01_env.sh"
     hook.parent.mkdir(parents=True)
     hook.write_text("#!/bin/sh\n")

@@ -37,9 +37,14 @@ def test_push_then_pull_and_repro_in_a_fresh_clone_recomputes_nothing(
 ) -> None:
     origin = tmp_path / "origin"
     env = init_project(origin, sample_archive)
-    remotes = run(["dvc", "remote", "list"], origin, env).stdout
-    assert re.search(r"^team\s+s3://\S+/dvc", remotes, re.MULTILINE), remotes
-    assert re.search(r"^local\s+\S+\s+\(default\)", remotes, re.MULTILINE), remotes
+    # The committed config: a local default remote beside the clone, the team remote on S3.
+    config = {
+        key: run(["dvc", "config", key], origin, env).stdout.strip()
+        for key in ("core.remote", "remote.local.url", "remote.team.url")
+    }
+    assert config["core.remote"] == "local"
+    assert config["remote.local.url"] == str(origin.parent / "imdb-sentiment-dvc-remote")
+    assert re.fullmatch(r"s3://imdb-sentiment-dvc-[^/]+/dvc", config["remote.team.url"])
 
     first = run(["dvc", "repro"], origin, env)
     assert stages_run(first.stdout) == set(STAGES)
@@ -51,7 +56,8 @@ def test_push_then_pull_and_repro_in_a_fresh_clone_recomputes_nothing(
     clone = tmp_path / "clone"
     run(["git", "clone", "--quiet", str(origin), str(clone)], tmp_path, env)
     use_team_remote(clone, env, s3_bucket, moto_server)
-    assert not (clone / "models").exists() and not (clone / ".dvc" / "cache").exists()
+    assert not (clone / "models" / "imdb-sentiment").exists()
+    assert not (clone / ".dvc" / "cache").exists()
 
     run(["dvc", "pull"], clone, env)
     manifest = clone / "models" / "imdb-sentiment" / "manifest.json"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -110,7 +111,20 @@ def smoke_test(
 
 
 def source_bundle(image: str, project: Path = Path()) -> bytes:
-    """The application-version zip: Dockerrun.aws.json (v1) for the image + `.platform/` hooks."""
+    """The application-version zip for ``image``.
+
+    The API's own builder (`app/beanstalk/make_source_bundle.py`: Dockerrun.aws.json plus its
+    health-check and nginx settings) when the project has it; else a minimal Dockerrun.aws.json
+    (v1, port 8000) plus the project's `.platform/` hooks if any.
+    """
+    try:
+        from app.beanstalk.make_source_bundle import build  # type: ignore[import-not-found]
+    except ImportError:
+        build = None
+    if build is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            return build(image, Path(folder) / "bundle.zip").read_bytes()
+
     dockerrun = {
         "AWSEBDockerrunVersion": "1",
         "Image": {"Name": image, "Update": "true"},
