@@ -88,7 +88,9 @@ def test_ci_runs_checks_then_pipeline_with_full_history_and_one_updated_comment(
         "pull-requests": "write",
     }
     script = "\n".join(step.get("run", "") for step in pipeline["steps"])
-    assert script.index("dvc repro --pull --allow-missing") < script.index("dvc push")
+    assert script.index("dvc_remote.sh") < script.index("reproduce.sh")
+    reproduce = (ROOT / ".github" / "scripts" / "reproduce.sh").read_text()
+    assert reproduce.index('"$dvc" repro --pull --allow-missing') < reproduce.index('"$dvc" push')
     assert "imdb-sentiment report --base origin/main --output report.md" in script
     comment = re.search(r"cml comment (\w+) (.*) report\.md", script)
     assert comment and comment.group(1) == "update" and "--watermark-title" in comment.group(2)
