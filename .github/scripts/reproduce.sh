@@ -6,6 +6,10 @@
 set -euo pipefail
 
 dvc="${DVC:-.venv/bin/dvc}"
+# Stages run `python stages/...`: that must be the project's interpreter, as in `make pipeline`.
+if [[ -d .venv/bin ]]; then
+  export PATH="$PWD/.venv/bin:$PATH"
+fi
 
 "$dvc" pull --allow-missing
 "$dvc" repro --pull --allow-missing
