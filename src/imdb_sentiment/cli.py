@@ -28,6 +28,49 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from imdb_sentiment.report import ReportError, build_report
+
+    try:
+        report = build_report(args.base, Path(args.output))
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output} with {len(report.images)} plot image(s)")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    import boto3
+
+    from imdb_sentiment.deploy import DeployError, deploy
+
+    try:
+        deploy(
+            boto3.client("elasticbeanstalk"),
+            boto3.client("s3"),
+            application=args.application,
+            environment=args.environment,
+            bucket=args.bucket,
+            image=args.image,
+            label=args.label,
+            base_url=args.url,
+            timeout=args.timeout,
+        )
+    except DeployError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _smoke_test(args: argparse.Namespace) -> int:
+    from imdb_sentiment.deploy import smoke_test
+
+    return 0 if smoke_test(args.url, attempts=args.attempts) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-sentiment", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("text", nargs="*", help="review texts (default: read stdin)")
     predict.add_argument("--model", help="bundle path or URL (default: $IMDB_SENTIMENT_MODEL)")
     predict.set_defaults(handler=_predict)
+
+    report = commands.add_parser(
+        "report", help="markdown report of metric, param and plot changes against a git revision"
+    )
+    report.add_argument("--base", default="main", help="git revision to compare with (main)")
+    report.add_argument(
+        "--output", default="report.md", help="markdown file; images go beside it (report.md)"
+    )
+    report.set_defaults(handler=_report)
+
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy an ECR image to Elastic Beanstalk, smoke-test it, roll back on failure",
+    )
+    deploy.add_argument("--application", required=True, help="Beanstalk application")
+    deploy.add_argument("--environment", required=True, help="Beanstalk environment")
+    deploy.add_argument("--bucket", required=True, help="S3 bucket for application versions")
+    deploy.add_argument("--image", required=True, help="image URI, e.g. <ecr-repo>:<git-sha>")
+    deploy.add_argument("--label", required=True, help="application version label")
+    deploy.add_argument("--url", help="API base URL to smoke-test (default: the environment CNAME)")
+    deploy.add_argument(
+        "--timeout", type=float, default=1200.0, help="seconds to wait for healthy (1200)"
+    )
+    deploy.set_defaults(handler=_deploy)
+
+    smoke = commands.add_parser("smoke-test", help="check /ready and /predict of a running API")
+    smoke.add_argument("url", help="API base URL, e.g. http://127.0.0.1:8000")
+    smoke.add_argument("--attempts", type=int, default=5, help="tries, 6 s apart (5)")
+    smoke.set_defaults(handler=_smoke_test)
     return parser
 
 
