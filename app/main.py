@@ -246,10 +246,10 @@ class BodySizeLimit:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        message = f"the body is larger than {self.max_bytes} bytes, more than any valid request"
+        refusal = f"the body is larger than {self.max_bytes} bytes, more than any valid request"
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+                await JSONResponse({"detail": refusal}, status_code=413)(scope, receive, send)
                 return
         received = 0
 
@@ -259,7 +259,7 @@ class BodySizeLimit:
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 # Raised inside the route's body read, so FastAPI answers it as a 413.
-                raise HTTPException(413, message)
+                raise HTTPException(413, refusal)
             return message
 
         await self.app(scope, counted_receive, send)
