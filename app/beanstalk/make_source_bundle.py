@@ -1,6 +1,7 @@
 """Assemble the Elastic Beanstalk source bundle: a zip that points EB's Docker platform at an image.
 
-    python app/beanstalk/make_source_bundle.py --image <account>.dkr.ecr.<region>.amazonaws.com/imdb-sentiment:<tag>
+    python app/beanstalk/make_source_bundle.py \
+        --image <account>.dkr.ecr.<region>.amazonaws.com/imdb-sentiment:<tag>
 
 The zip holds ``Dockerrun.aws.json`` (image and container port 8000), ``.ebextensions/`` (health
 check on /health) and ``.platform/`` (nginx settings) at its root, where EB looks for them. The
@@ -19,7 +20,9 @@ from pathlib import Path
 SOURCE = Path(__file__).parent / "source"
 DOCKERRUN = "Dockerrun.aws.json"
 # registry/repository[:tag|@digest], e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment:1a2b3c
-IMAGE_URI = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$")
+IMAGE_URI = re.compile(
+    r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
+)
 
 
 def build(image: str, output: Path) -> Path:
