@@ -15,9 +15,15 @@ Scorer = Callable[[Sequence[str]], np.ndarray]
 
 
 class MicroBatcher:
-    def __init__(self, score: Scorer, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        score: Scorer,
+        max_batch: int = 64,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._score = score
         self._max_batch = max_batch
+        self._on_batch = on_batch
         self._pending: list[tuple[str, asyncio.Future[float]]] = []
         self._flush_scheduled = False
 
@@ -38,6 +44,8 @@ class MicroBatcher:
             asyncio.get_running_loop().call_soon(self._flush)
         else:
             self._flush_scheduled = False
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         try:
             probabilities = self._score([text for text, _ in batch]).tolist()
         except Exception as error:  # every waiting request gets the error

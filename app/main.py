@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         model.feature_names()  # built once here, so the first explain request is not slow
         state.model = model
-        state.batcher = MicroBatcher(model.predict_proba)
+        state.batcher = MicroBatcher(model.predict_proba, on_batch=metrics.batch_sizes.observe)
         metrics.model_info.labels(model.name, model.version).set(1)
         logger.info("serving %s version %s from %s", model.name, model.version, model.source)
         yield

@@ -52,6 +52,12 @@ class ServiceMetrics:
             ["label"],
             registry=self.registry,
         )
+        self.batch_sizes = Histogram(
+            "imdb_sentiment_microbatch_size",
+            "Single-review requests scored together in one model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "imdb_sentiment_model_info",
             "The served bundle (value 1)",

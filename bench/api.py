@@ -136,6 +136,31 @@ def run_wrk(
     }
 
 
+def bare_framework_rate(port: int, connections: int) -> float:
+    """GET /health on the same server at the same moment: the ceiling without any scoring."""
+    command = ["wrk", "-t1", f"-c{connections}", "-d5s", f"http://127.0.0.1:{port}/health"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return float(
+        next(row.split()[1] for row in output.splitlines() if row.startswith("Requests/sec"))
+    )
+
+
+def mean_microbatch(port: int) -> float | None:
+    """Mean number of single-review requests per model call, from the server's own metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    values = {}
+    for row in text.splitlines():
+        if row.startswith(
+            ("imdb_sentiment_microbatch_size_sum", "imdb_sentiment_microbatch_size_count")
+        ):
+            name, value = row.split()
+            values[name.rsplit("_", 1)[-1]] = float(value)
+    return round(values["sum"] / values["count"], 1) if values.get("count") else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=str(ROOT / "models" / "imdb-sentiment"))
@@ -186,21 +211,27 @@ def main() -> int:
             port = free_port()
             server = start_server(args.bundle, port, workers, folder / f"server-{workers}.log")
             try:
+                health_rate = bare_framework_rate(port, args.connections)
                 run_wrk(port, "/predict", singles, args.connections, 2, script)  # warm-up
                 single = run_wrk(port, "/predict", singles, args.connections, args.duration, script)
+                single["mean_reviews_per_model_call"] = mean_microbatch(port)
                 # Two connections per worker keep every worker busy with batches.
                 batch = run_wrk(port, "/predict/batch", batches, 2 * workers, args.duration, script)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
-            batch["reviews_per_s"] = round(batch["requests_per_s"] * args.batch_size, 1)
+            batch["reviews_per_s"] = round(
+                batch["requests"] * args.batch_size / batch["seconds"], 1
+            )
             batch["ratio_to_in_process_batched"] = round(
                 batch["reviews_per_s"] / baseline["batched_reviews_per_s"], 3
             )
-            single["ratio_to_in_process_batched"] = round(
-                single["requests_per_s"] / baseline["batched_reviews_per_s"], 3
-            )
+            for name, rate in baseline.items():
+                single[f"ratio_to_in_process_{name.removesuffix('_per_s')}"] = round(
+                    single["requests_per_s"] / rate, 3
+                )
             results["runs"][f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+                "health_endpoint_requests_per_s": health_rate,
                 "single_review": single,
                 "batch": batch,
             }
@@ -210,7 +241,9 @@ def main() -> int:
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.output}")
     errors = sum(
-        sum(run[kind]["errors"].values()) for run in results["runs"].values() for kind in run
+        sum(run[kind]["errors"].values())
+        for run in results["runs"].values()
+        for kind in ("single_review", "batch")
     )
     return 1 if errors else 0
 

@@ -127,6 +127,7 @@ def test_metrics_count_requests_latencies_and_labels(api_server: str, model) -> 
     labels = model.predict(texts)
     requests.post(f"{api_server}/predict/batch", json={"texts": texts}, timeout=10)
     requests.post(f"{api_server}/predict", json={"text": " "}, timeout=10)
+    requests.post(f"{api_server}/predict", json={"text": texts[0]}, timeout=10)
     after = scrape()
 
     def delta(name: str, labels_text: str) -> float:
@@ -137,8 +138,11 @@ def test_metrics_count_requests_latencies_and_labels(api_server: str, model) -> 
     requests_total = "imdb_sentiment_http_requests_total"
     assert delta(requests_total, 'method="POST",route="/predict/batch",status="200"') == 1
     assert delta(requests_total, 'method="POST",route="/predict",status="422"') == 1
+    labels.append(labels[0])
     for label in ("positive", "negative"):
         assert delta("imdb_sentiment_predictions_total", f'label="{label}"') == labels.count(label)
+    # The lone single request went through the micro-batcher as a group of one.
+    assert delta("imdb_sentiment_microbatch_size_bucket", 'le="1.0"') == 1
     histogram = "imdb_sentiment_http_request_duration_seconds_count"
     assert delta(histogram, 'method="POST",route="/predict/batch"') == 1
     info = f'name="{model.name}",version="{model.version}"'

@@ -22,13 +22,15 @@ def test_concurrent_texts_share_calls_and_get_their_own_answers() -> None:
     scorer = RecordingScorer()
     texts = [f"review number {'x' * n}" for n in range(50)]
 
+    sizes: list[int] = []
+
     async def main() -> list[float]:
-        batcher = MicroBatcher(scorer, max_batch=16)
+        batcher = MicroBatcher(scorer, max_batch=16, on_batch=sizes.append)
         return await asyncio.gather(*(batcher.probability(text) for text in texts))
 
     answers = asyncio.run(main())
     assert answers == [len(text) / 100 for text in texts]
-    assert [len(call) for call in scorer.calls] == [16, 16, 16, 2]
+    assert [len(call) for call in scorer.calls] == sizes == [16, 16, 16, 2]
     assert [text for call in scorer.calls for text in call] == texts
 
 
