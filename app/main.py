@@ -37,7 +37,8 @@ from app.schemas import (
 from imdb_sentiment.bundle import BundleError, SentimentModel, load_bundle
 from imdb_sentiment.settings import Settings, get_settings
 
-logger = logging.getLogger("imdb_sentiment.app")
+# A child of uvicorn's logger, so its log configuration prints these lines too.
+logger = logging.getLogger("uvicorn.error.imdb_sentiment")
 
 STATIC = Path(__file__).parent / "static"
 # JSON escapes such as \u00e9 take up to 6 bytes per character of text.

@@ -50,11 +50,20 @@ def tampered_bundle(small_bundle: Path, tmp_path: Path) -> Path:
     return bundle
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_tampered_bundle_stops_start_up(tampered_bundle: Path, workers: str) -> None:
-    status, output = _start_and_expect_failure(tampered_bundle, "--workers", workers)
-    assert status != 0
-    assert "classifier.coef.npy does not match the sha256 in its manifest" in output
+@pytest.mark.parametrize(
+    ("workers", "status", "prefix"),
+    [
+        ("1", 3, "ERROR:    cannot start: the model bundle is unusable: "),  # from the app
+        ("2", 1, "error: "),  # from the command, before any worker starts
+    ],
+)
+def test_a_tampered_bundle_stops_start_up(
+    tampered_bundle: Path, workers: str, status: int, prefix: str
+) -> None:
+    returncode, output = _start_and_expect_failure(tampered_bundle, "--workers", workers)
+    assert returncode == status
+    message = f"{tampered_bundle}/classifier.coef.npy does not match the sha256 in its manifest"
+    assert f"{prefix}{message}" in output
 
 
 def test_a_missing_bundle_stops_start_up(tmp_path: Path) -> None:
