@@ -173,8 +173,6 @@ def main() -> int:
 
     reviews = load_reviews(2000)
     started_load = os.getloadavg()
-    baseline = in_process_rates(args.bundle, reviews, args.batch_size)
-    print(f"in-process: {baseline}", flush=True)
 
     results: dict = {
         "machine": {
@@ -191,7 +189,8 @@ def main() -> int:
             "duration_s": args.duration,
             "load_generator": "wrk -t1, every request a different review",
         },
-        "in_process_baseline": baseline,
+        "note": "each run's ratios use the in-process rates measured just before that run, "
+        "because the shared machine's load drifts within minutes",
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
@@ -208,6 +207,8 @@ def main() -> int:
             )
         )
         for workers in [int(value) for value in args.workers.split(",")]:
+            baseline = in_process_rates(args.bundle, reviews, args.batch_size)
+            print(f"in-process: {baseline}", flush=True)
             port = free_port()
             server = start_server(args.bundle, port, workers, folder / f"server-{workers}.log")
             try:
@@ -231,6 +232,7 @@ def main() -> int:
                     single["requests_per_s"] / rate, 3
                 )
             results["runs"][f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+                "in_process_baseline": baseline,
                 "health_endpoint_requests_per_s": health_rate,
                 "single_review": single,
                 "batch": batch,
