@@ -46,11 +46,15 @@ BYTES_PER_CHAR = 6
 # The page loads nothing from elsewhere; the browser enforces it.
 PAGE_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 
-_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+_NOT_LOADED: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorMessage, "description": "The model is not loaded yet"}
+}
+_PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorMessage, "description": "The body is empty or not valid JSON"},
     413: {"model": ErrorMessage, "description": "The body is larger than any valid request"},
     415: {"model": ErrorMessage, "description": "The body is not sent as application/json"},
     422: {"model": ValidationErrors, "description": "The JSON does not match the request schema"},
+    **_NOT_LOADED,
 }
 
 
@@ -130,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     explain_query = Query(description="Also return the most influential n-grams each way")
 
-    @app.post("/predict", response_model=Prediction, responses=_BODY_ERRORS, tags=["predict"])
+    @app.post("/predict", response_model=Prediction, responses=_PREDICT_ERRORS, tags=["predict"])
     async def predict(
         request: Annotated[predict_request, Body()],  # type: ignore[valid-type]
         explain: Annotated[bool, explain_query] = False,
@@ -145,7 +149,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"label": label, "probability_positive": probability, "model_version": model.version}
 
     @app.post(
-        "/predict/batch", response_model=BatchPrediction, responses=_BODY_ERRORS, tags=["predict"]
+        "/predict/batch",
+        response_model=BatchPrediction,
+        responses=_PREDICT_ERRORS,
+        tags=["predict"],
     )
     async def predict_batch(
         request: Annotated[batch_request, Body()],  # type: ignore[valid-type]
@@ -174,7 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "loading", "model_version": None}, status_code=503)
         return {"status": "ready", "model_version": state.model.version}
 
-    @app.get("/model", response_model=ModelCard, tags=["operations"])
+    @app.get("/model", response_model=ModelCard, responses=_NOT_LOADED, tags=["operations"])
     async def model_card() -> Any:
         """The served bundle's manifest: version, params, metrics and data hash."""
         model = loaded_model()

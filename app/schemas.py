@@ -17,8 +17,11 @@ EXAMPLE_REVIEW = (
 )
 EXAMPLE_NEGATIVE_REVIEW = "Dull and far too long. The plot makes no sense and the acting is awful."
 EXAMPLE_VERSION = "61ebc7b073d4"
-# Same test as the schema's pattern: a text needs one character that is not whitespace.
-_VISIBLE = re.compile(r"\S")
+# A text needs one character that is not whitespace. `\S` means different things in Python and in
+# JSON Schema's ECMA-262 regexes (U+0085, U+FEFF...), so the class lists the union of both
+# whitespace sets: the service and any schema-driven client then agree on every text.
+WHITESPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_VISIBLE = re.compile(f"[^{WHITESPACE}]")
 
 Label = Literal["negative", "positive"]
 

@@ -23,6 +23,7 @@ def _messages(body: dict) -> str:
     [
         ("/predict", {"text": ""}, 422, "at least 1 character"),
         ("/predict", {"text": " \n\t "}, 422, "empty or only whitespace"),
+        ("/predict", {"text": "\u0085\u00a0\u3000\ufeff"}, 422, "empty or only whitespace"),
         ("/predict", {"text": "x" * (MAX_CHARS + 1)}, 422, f"at most {MAX_CHARS} characters"),
         ("/predict", {"text": 42}, 422, "valid string"),
         ("/predict", {"text": None}, 422, "valid string"),
