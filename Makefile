@@ -15,7 +15,12 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv
+.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle
+
+# `make serve` binds loopback; the container binds 0.0.0.0:8000 itself.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +72,16 @@ report: $(SYNCED) ## Markdown report of metric/param/plot changes vs BASE (defau
 format: $(SYNCED) ## Apply ruff fixes and formatting
 	ruff check --fix .
 	ruff format .
+
+serve: $(SYNCED) ## Run the API and page at http://127.0.0.1:8000/ (set HOST, PORT, WORKERS)
+	imdb-sentiment serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+bench-api: $(SYNCED) ## Load-test the API with wrk, 1 and 2 workers; JSON in bench/results/api.json
+	python bench/api.py
+
+eb-bundle: $(SYNCED) ## Elastic Beanstalk source bundle for IMAGE_URI (an ECR image) in dist/
+	@test -n "$(IMAGE_URI)" || { echo "set IMAGE_URI=<account>.dkr.ecr.<region>.amazonaws.com/imdb-sentiment:<tag>"; exit 2; }
+	python app/beanstalk/make_source_bundle.py --image "$(IMAGE_URI)" --output dist/eb-source-bundle.zip
 
 clean-venv: ## Remove .venv and .tools
 	rm -rf $(VENV) $(CURDIR)/.tools

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -71,6 +72,39 @@ def _smoke_test(args: argparse.Namespace) -> int:
     return 0 if smoke_test(args.url, attempts=args.attempts) else 1
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import uvicorn
+
+    if args.model:
+        # Workers are fresh processes that read the settings from the environment.
+        os.environ["IMDB_SENTIMENT_MODEL"] = args.model
+    if args.workers > 1:
+        from imdb_sentiment.bundle import load_bundle
+
+        # uvicorn restarts workers that die at start-up: refuse a broken bundle here, once.
+        load_bundle(get_settings().model if not args.model else args.model)
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Each worker counts in its own files; /metrics adds them up.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+                prefix="imdb-sentiment-metrics-"
+            )
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=args.access_log,
+        log_level=args.log_level,
+    )
+    # A bundle that fails to load in the app's start-up makes uvicorn exit with status 3.
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-sentiment", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("url", help="API base URL, e.g. http://127.0.0.1:8000")
     smoke.add_argument("--attempts", type=int, default=5, help="tries, 6 s apart (5)")
     smoke.set_defaults(handler=_smoke_test)
+    serve = commands.add_parser(
+        "serve", help="run the prediction API and web page with uvicorn (uvloop + httptools)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--model", help="bundle path or URL (default: $IMDB_SENTIMENT_MODEL)")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request (costs throughput)"
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_serve)
     return parser
 
 

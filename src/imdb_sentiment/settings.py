@@ -3,6 +3,9 @@
 | variable               | default                  | meaning                                          |
 |------------------------|--------------------------|--------------------------------------------------|
 | IMDB_SENTIMENT_MODEL   | models/imdb-sentiment    | bundle to serve: a folder path or s3:// URL      |
+| IMDB_SENTIMENT_MAX_TEXT_CHARS | 20000             | longest review text the API accepts (characters) |
+| IMDB_SENTIMENT_MAX_BATCH_SIZE | 256               | most texts one `POST /predict/batch` may carry   |
+| IMDB_SENTIMENT_EXPLAIN_TOP_K  | 10                | n-grams returned each way when `explain=true`    |
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ class Settings(BaseSettings):
         default="models/imdb-sentiment",
         description="Bundle to load: a local folder or an s3:// URL",
     )
+    # The longest IMDB review has about 13,700 characters; the limit leaves room above that.
+    max_text_chars: int = Field(default=20_000, ge=1, description="Longest accepted text")
+    max_batch_size: int = Field(default=256, ge=1, description="Most texts in one batch request")
+    explain_top_k: int = Field(default=10, ge=1, le=100, description="N-grams shown each way")
 
 
 @lru_cache(maxsize=1)

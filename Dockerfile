@@ -1,0 +1,28 @@
+# The prediction service with the model bundle baked in. Build from the repo root after
+# `dvc pull` (or `make pipeline`) so models/imdb-sentiment exists:
+#   docker build -t imdb-sentiment .
+# Versions come from uv.lock; the image runs as a non-root user and listens on 8000.
+FROM python:3.11.7-slim-bookworm AS build
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /app
+# Dependencies first, in their own layer: code changes do not re-install them.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --extra serve --no-install-project
+COPY src/ src/
+COPY app/ app/
+RUN uv sync --frozen --no-dev --extra serve --no-editable
+
+FROM python:3.11.7-slim-bookworm
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin imdb
+WORKDIR /app
+COPY --from=build /app/.venv /app/.venv
+COPY models/imdb-sentiment/ /app/models/imdb-sentiment/
+ENV PATH=/app/.venv/bin:$PATH \
+    IMDB_SENTIMENT_MODEL=/app/models/imdb-sentiment \
+    PYTHONUNBUFFERED=1
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+CMD ["imdb-sentiment", "serve", "--host", "0.0.0.0", "--port", "8000"]

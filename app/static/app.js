@@ -1,0 +1,107 @@
+// The page for people: POST /predict?explain=true and show the verdict with its evidence.
+"use strict";
+
+// Close to the model's token pattern (?u)\b\w\w+\b: runs of two or more word characters.
+const TOKEN = /[\p{L}\p{N}\p{M}_]{2,}/gu;
+
+const $ = (id) => document.getElementById(id);
+
+function weightsOf(explanation) {
+  const weights = new Map();
+  for (const item of [...explanation.positive, ...explanation.negative]) {
+    weights.set(item.feature, item.weight);
+  }
+  return weights;
+}
+
+// Each word's share of the top n-grams it belongs to (a word pair counts for both words).
+function scoreTokens(tokens, weights) {
+  const scores = tokens.map((token) => weights.get(token.word) || 0);
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const pair = weights.get(`${tokens[i].word} ${tokens[i + 1].word}`);
+    if (pair) {
+      scores[i] += pair;
+      scores[i + 1] += pair;
+    }
+  }
+  return scores;
+}
+
+function renderHighlighted(text, explanation) {
+  const target = $("highlighted");
+  target.replaceChildren();
+  const tokens = [...text.matchAll(TOKEN)].map((m) => ({
+    word: m[0].toLowerCase(), start: m.index, end: m.index + m[0].length,
+  }));
+  const scores = scoreTokens(tokens, weightsOf(explanation));
+  const strongest = Math.max(...scores.map(Math.abs), 1e-9);
+  let position = 0;
+  tokens.forEach((token, i) => {
+    if (scores[i] === 0) return;
+    target.append(text.slice(position, token.start));
+    const mark = document.createElement("mark");
+    mark.className = scores[i] > 0 ? "pos" : "neg";
+    mark.style.setProperty("--strength", (0.2 + 0.6 * Math.abs(scores[i]) / strongest).toFixed(2));
+    mark.title = `${scores[i] > 0 ? "+" : ""}${scores[i].toFixed(3)}`;
+    mark.textContent = text.slice(token.start, token.end);
+    target.append(mark);
+    position = token.end;
+  });
+  target.append(text.slice(position));
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+async function analyse(event) {
+  event.preventDefault();
+  const text = $("review").value;
+  const button = $("analyze");
+  $("error").hidden = true;
+  button.disabled = true;
+  try {
+    const response = await fetch("/predict?explain=true", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
+      showError(`Cannot score this text: ${detail}`);
+      return;
+    }
+    const label = $("label");
+    label.textContent = body.label;
+    label.className = `badge ${body.label}`;
+    $("probability").textContent = `${(100 * body.probability_positive).toFixed(1)}%`;
+    $("meter-fill").style.width = `${(100 * body.probability_positive).toFixed(1)}%`;
+    $("model-version").textContent = body.model_version;
+    renderHighlighted(text, body.explanation);
+    $("result").hidden = false;
+  } catch (error) {
+    showError(`The service did not answer: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function showModelVersion() {
+  try {
+    const response = await fetch("/ready");
+    const body = await response.json();
+    if (body.model_version) $("model-version").textContent = body.model_version;
+  } catch (error) {
+    $("model-version").textContent = "unavailable";
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("review-form").addEventListener("submit", analyse);
+  $("review").addEventListener("input", () => {
+    $("counter").textContent = `${$("review").value.length} characters`;
+  });
+  showModelVersion();
+});

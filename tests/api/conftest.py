@@ -1,0 +1,83 @@
+"""Real uvicorn servers for the API tests, started with the container's own start command."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from support import ROOT, free_port, wait_for_http
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def container_command() -> list[str]:
+    """The Dockerfile's CMD (exec form), exactly as the image runs it."""
+    match = re.search(r"^CMD\s+(\[.*\])\s*$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert match, "the Dockerfile needs an exec-form CMD"
+    return json.loads(match.group(1))
+
+
+def serve_command(port: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The container's command with the venv's executable, bound to loopback on ``port``."""
+    command = container_command()
+    command[0] = str(Path(sys.executable).with_name(command[0]))
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    return [*command, *extra]
+
+
+@contextmanager
+def running_server(
+    bundle: Path | str, log: Path, extra: tuple[str, ...] = (), **env: str
+) -> Iterator[str]:
+    """Start ``imdb-sentiment serve`` on a free loopback port; yield its base URL once ready."""
+    port = free_port()
+    environment = {**os.environ, "IMDB_SENTIMENT_MODEL": str(bundle), **env}
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            serve_command(port, extra), env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/ready", timeout=120, process=process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def api_server(small_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with default limits over the small bundle."""
+    log = tmp_path_factory.mktemp("api") / "server.log"
+    with running_server(small_bundle, log) as base:
+        yield base
+
+
+# Small limits so limit tests and schemathesis reach the edges with small payloads.
+SMALL_LIMITS = {"IMDB_SENTIMENT_MAX_TEXT_CHARS": "200", "IMDB_SENTIMENT_MAX_BATCH_SIZE": "4"}
+
+
+@pytest.fixture(scope="session")
+def limited_server(small_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("api-limited") / "server.log"
+    with running_server(small_bundle, log, **SMALL_LIMITS) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def full_api_server(full_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service over the real model, for tests that need real quality (the browser test)."""
+    log = tmp_path_factory.mktemp("api-full") / "server.log"
+    with running_server(full_bundle, log) as base:
+        yield base
