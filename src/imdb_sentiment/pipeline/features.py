@@ -8,12 +8,24 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from imdb_sentiment.model_format import dump_features, files_with_spec, load_features, read_spec
+from imdb_sentiment.ngrams import NgramVectorizer
 from imdb_sentiment.pipeline.io import read_files, write_files
 from imdb_sentiment.pipeline.params import FeaturizeParams
-from imdb_sentiment.text import clean_review
+from imdb_sentiment.text import clean_review, strip_tags
+
+Vectorizer = TfidfVectorizer | NgramVectorizer
 
 
-def build_vectorizer(params: FeaturizeParams) -> TfidfVectorizer:
+def build_vectorizer(params: FeaturizeParams) -> Vectorizer:
+    if params.vectorizer == "ngram":
+        tf = "binary" if params.binary else "sublinear" if params.sublinear_tf else "raw"
+        return NgramVectorizer(
+            max_n=params.ngram_range[1],
+            min_df=params.min_df,
+            max_df=params.max_df,
+            tf=tf,
+            preprocessor=strip_tags,
+        )
     return TfidfVectorizer(
         preprocessor=clean_review,
         ngram_range=params.ngram_range,
@@ -25,26 +37,27 @@ def build_vectorizer(params: FeaturizeParams) -> TfidfVectorizer:
     )
 
 
-def fit_transform(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+def fit_transform(vectorizer: Vectorizer, texts: list[str]) -> sp.csr_matrix:
     """Fit on the training texts and return their features.
 
     ``stop_words_`` (every n-gram that min_df/max_df pruned) is only there for introspection and
     would make the exported model several times larger, so it is dropped.
     """
     matrix = vectorizer.fit_transform(texts)
-    vectorizer.stop_words_ = None
+    if isinstance(vectorizer, TfidfVectorizer):
+        vectorizer.stop_words_ = None
     return matrix
 
 
 SPEC = "features.json"
 
 
-def save_vectorizer(vectorizer: TfidfVectorizer, directory: Path) -> None:
+def save_vectorizer(vectorizer: Vectorizer, directory: Path) -> None:
     """Store the fitted vectorizer in the bundle's own format (byte-stable, no pickle)."""
     spec, files = dump_features(vectorizer)
     write_files(directory, files_with_spec(SPEC, spec, files))
 
 
-def load_vectorizer(directory: Path) -> TfidfVectorizer:
+def load_vectorizer(directory: Path) -> Vectorizer:
     files = read_files(directory)
     return load_features(read_spec(SPEC, files), files)

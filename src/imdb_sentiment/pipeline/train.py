@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from imdb_sentiment.model_format import dump_classifier, files_with_spec, load_classifier, read_spec
@@ -32,6 +34,46 @@ def build_classifier(params: TrainParams) -> LinearClassifier:
             tol=1e-4,
         )
     raise ValueError(f"unknown model type {params.model!r}")  # params validation stops this earlier
+
+
+def nb_ratios(features: sp.csr_matrix, labels: np.ndarray, smoothing: float) -> np.ndarray:
+    """Naive-Bayes log-count ratios of binarized features (Wang & Manning 2012)."""
+    present = features.copy()
+    present.data[:] = 1
+    positive = np.asarray(present[labels == 1].sum(axis=0)).ravel() + smoothing
+    negative = np.asarray(present[labels == 0].sum(axis=0)).ravel() + smoothing
+    return np.log((positive / positive.sum()) / (negative / negative.sum()))
+
+
+def fit_classifier(
+    params: TrainParams,
+    features: sp.csr_matrix,
+    labels: np.ndarray,
+    calibration_features: sp.csr_matrix | None = None,
+    calibration_labels: np.ndarray | None = None,
+) -> LinearClassifier:
+    """Fit the classifier; NB weighting and Platt scaling end up inside ``coef_``/``intercept_``.
+
+    Both are linear maps of the decision value, so serving still computes
+    ``sigmoid(features @ coef + intercept)`` with no extra step and no custom class.
+    """
+    classifier = build_classifier(params)
+    if params.nb_weighting:
+        ratios = nb_ratios(features, labels, params.nb_smoothing)
+        classifier.fit(features @ sp.diags(ratios), labels)
+        classifier.coef_ = classifier.coef_ * ratios
+    else:
+        classifier.fit(features, labels)
+    if params.calibration == "platt":
+        if calibration_features is None or calibration_labels is None:
+            raise ValueError("Platt scaling needs held-out features and labels")
+        scores = classifier.decision_function(calibration_features).reshape(-1, 1)
+        # Nearly unregularised 1-D logistic fit: p = sigmoid(a * score + b).
+        sigmoid = LogisticRegression(C=1e6, solver="lbfgs").fit(scores, calibration_labels)
+        slope, offset = float(sigmoid.coef_[0, 0]), float(sigmoid.intercept_[0])
+        classifier.coef_ = classifier.coef_ * slope
+        classifier.intercept_ = classifier.intercept_ * slope + offset
+    return classifier
 
 
 SPEC = "classifier.json"
