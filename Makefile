@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint format clean-venv
+.PHONY: help venv pipeline test test-fast lint format clean-venv bench bench-tradeoff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ test: $(SYNCED) ## Run the whole test suite
 
 test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeline runs)
 	pytest -m "not slow"
+
+bench: $(SYNCED) ## Scoring speed of the exported bundle vs the old baseline -> bench/results/model.json
+	nice -n 10 python bench/model.py
+
+bench-tradeoff: $(SYNCED) ## Accuracy vs reviews/s per configuration -> bench/results/tradeoff.csv
+	nice -n 10 python bench/model.py --tradeoff
 
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .

@@ -19,7 +19,8 @@ def main() -> None:
     params = load_section("train", TrainParams)
     x_train, y_train = load_features(FEATURES / "train.npz")
     x_val, y_val = load_features(FEATURES / "val.npz")
-    classifier = fit_classifier(params, x_train, y_train, x_val, y_val)
+    x_short, y_short = load_features(FEATURES / "train_short.npz")
+    classifier = fit_classifier(params, x_train, y_train, x_val, y_val, x_short, y_short)
     save_classifier(classifier, OUTPUT)
     # dvc.yaml declares these outputs itself, so dvclive must not edit dvc.yaml or start experiments.
     with Live(dir=LIVE_DIR, dvcyaml=None, save_dvc_exp=False, report=None) as live:

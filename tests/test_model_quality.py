@@ -13,7 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from support import sample_members
 
-from imdb_sentiment.bundle import load_bundle
+from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.model_format import dump_model, load_model
 from imdb_sentiment.ngrams import NgramVectorizer
 from imdb_sentiment.pipeline.evaluate import expected_calibration_error, short_reviews
@@ -155,3 +155,20 @@ def test_full_model_meets_the_quality_floor(full_bundle, full_reviews) -> None:
     predicted = model.predict_proba(short["text"].tolist()) >= model.threshold
     assert abs(predicted.mean() - short["label"].mean()) <= SHORT_REVIEW_BIAS_LIMIT
     assert float((predicted == short["label"].to_numpy()).mean()) >= 0.75
+
+
+def test_large_batches_score_identically_in_worker_processes(small_bundle) -> None:
+    texts = [text for _, text in sorted(sample_members().items()) if text.strip()]
+    batch = (texts * (PARALLEL_MIN_BATCH // len(texts) + 1))[: PARALLEL_MIN_BATCH + 7]
+    serial = load_bundle(small_bundle).predict_proba(batch)
+    parallel_model = load_bundle(small_bundle, scoring_workers=2)
+    try:
+        parallel = parallel_model.predict_proba(batch)
+        assert parallel_model._pool is not None, "a batch this large goes to the workers"
+        np.testing.assert_array_equal(parallel, serial)
+        # Small batches stay in-process and agree too.
+        np.testing.assert_array_equal(parallel_model.predict_proba(batch[:3]), serial[:3])
+    finally:
+        parallel_model.close()
+    with pytest.raises(ValueError, match="scoring_workers must be a positive integer"):
+        load_bundle(small_bundle, scoring_workers=0)

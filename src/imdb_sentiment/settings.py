@@ -3,6 +3,7 @@
 | variable               | default                  | meaning                                          |
 |------------------------|--------------------------|--------------------------------------------------|
 | IMDB_SENTIMENT_MODEL   | models/imdb-sentiment    | bundle to serve: a folder path or s3:// URL      |
+| IMDB_SENTIMENT_SCORING_WORKERS | 1                | processes for batches >= 2,000 texts (load_bundle) |
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ class Settings(BaseSettings):
     model: str = Field(
         default="models/imdb-sentiment",
         description="Bundle to load: a local folder or an s3:// URL",
+    )
+    scoring_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes that score large batches (pass to load_bundle); "
+        "2 on a 2-core batch machine, 1 in a multi-worker API server",
     )
 
 

@@ -10,9 +10,9 @@ import pandas as pd
 from sklearn import metrics
 
 from imdb_sentiment.bundle import LABELS
-from imdb_sentiment.text import clean_review
+from imdb_sentiment.pipeline.features import short_reviews
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+__all__ = ["short_reviews"]  # re-exported: the short-review sets are built in one place
 
 
 def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int) -> float:
@@ -42,24 +42,6 @@ def reliability_rows(labels: np.ndarray, probabilities: np.ndarray, bins: int) -
         if (index == b).any()
     ]
     return pd.DataFrame(rows, columns=["predicted", "observed", "reviews"])
-
-
-def short_reviews(frame: pd.DataFrame, min_words: int) -> pd.DataFrame:
-    """The first and the last sentence of each review, labelled with the review's label.
-
-    What people type into the API is often one sentence; a model tuned on 230-word reviews
-    can be biased on those, and this set shows it.
-    """
-    texts, labels, ids = [], [], []
-    for review_id, label, text in frame[["review_id", "label", "text"]].itertuples(index=False):
-        sentences = [
-            s for s in _SENTENCE_END.split(clean_review(text)) if len(s.split()) >= min_words
-        ]
-        for sentence in dict.fromkeys(sentences[:1] + sentences[-1:]):
-            texts.append(sentence)
-            labels.append(label)
-            ids.append(review_id)
-    return pd.DataFrame({"review_id": ids, "label": labels, "text": texts})
 
 
 def short_review_metrics(

@@ -45,6 +45,9 @@ class FeaturizeParams(_Section):
     min_df: int = Field(ge=1, description="Drop n-grams seen in fewer training reviews")
     max_df: float = Field(gt=0, le=1.0, description="Drop n-grams in a larger share of reviews")
     max_features: int | None = Field(default=None, ge=1)
+    short_min_words: int = Field(
+        default=3, ge=1, le=50, description="Shortest sentence kept as a short training review"
+    )
     sublinear_tf: bool = True
     binary: bool = False
 
@@ -82,6 +85,12 @@ class TrainParams(_Section):
         description="Scale features by naive-Bayes log-count ratios (NBSVM); folded into coef",
     )
     nb_smoothing: float = Field(default=1.0, gt=0, description="Add-alpha for the NB ratios")
+    short_review_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Sample weight of the first/last sentences of training reviews (0: unused)",
+    )
     calibration: Literal["none", "platt"] = Field(
         default="none",
         description="platt: fit a sigmoid on validation scores, folded into coef and intercept",

@@ -51,19 +51,32 @@ def fit_classifier(
     labels: np.ndarray,
     calibration_features: sp.csr_matrix | None = None,
     calibration_labels: np.ndarray | None = None,
+    short_features: sp.csr_matrix | None = None,
+    short_labels: np.ndarray | None = None,
 ) -> LinearClassifier:
     """Fit the classifier; NB weighting and Platt scaling end up inside ``coef_``/``intercept_``.
 
     Both are linear maps of the decision value, so serving still computes
     ``sigmoid(features @ coef + intercept)`` with no extra step and no custom class.
+    ``short_features`` (single sentences of training reviews) join the fit with sample weight
+    ``params.short_review_weight``; the NB ratios come from whole reviews only.
     """
     classifier = build_classifier(params)
-    if params.nb_weighting:
-        ratios = nb_ratios(features, labels, params.nb_smoothing)
-        classifier.fit(features @ sp.diags(ratios), labels)
+    ratios = nb_ratios(features, labels, params.nb_smoothing) if params.nb_weighting else None
+    weights = None
+    if params.short_review_weight > 0:
+        if short_features is None or short_labels is None:
+            raise ValueError("short_review_weight > 0 needs the short-review training rows")
+        weights = np.concatenate(
+            [np.ones(len(labels)), np.full(len(short_labels), params.short_review_weight)]
+        )
+        features = sp.vstack([features, short_features], format="csr")
+        labels = np.concatenate([labels, short_labels])
+    if ratios is not None:
+        classifier.fit(features @ sp.diags(ratios), labels, sample_weight=weights)
         classifier.coef_ = classifier.coef_ * ratios
     else:
-        classifier.fit(features, labels)
+        classifier.fit(features, labels, sample_weight=weights)
     if params.calibration == "platt":
         if calibration_features is None or calibration_labels is None:
             raise ValueError("Platt scaling needs held-out features and labels")
