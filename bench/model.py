@@ -80,10 +80,6 @@ TRADEOFF = {
         {"ngram_range": [1, 3], "min_df": 2, "binary": True, "sublinear_tf": False},
         {"C": 16.0, "nb_weighting": False, "short_review_weight": 0.0},
     ),
-    "ngram 1-3 NB-LR": (
-        {"ngram_range": [1, 3], "min_df": 2, "binary": True, "sublinear_tf": False},
-        {"C": 16.0, "nb_weighting": True, "short_review_weight": 0.0},
-    ),
     "ngram 1-3 NB-LR + short rows 0.1 + Platt (default)": ({}, {}),
 }
 
