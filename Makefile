@@ -40,10 +40,10 @@ test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeli
 	pytest -m "not slow"
 
 bench: $(SYNCED) ## Scoring speed of the exported bundle vs the old baseline -> bench/results/model.json
-	nice -n 10 python bench/model.py
+	python bench/model.py
 
 bench-tradeoff: $(SYNCED) ## Accuracy vs reviews/s per configuration -> bench/results/tradeoff.csv
-	nice -n 10 python bench/model.py --tradeoff
+	python bench/model.py --tradeoff
 
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .

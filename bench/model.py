@@ -128,18 +128,22 @@ def fit_pipeline(featurize: dict, train: dict, base_featurize: dict, base_train:
     vectorizer = build_vectorizer(featurize_params)
     x_train = fit_transform(vectorizer, train_frame["text"].tolist())
     x_val = vectorizer.transform(val_frame["text"].tolist())
-    short = short_reviews(
-        pd.read_parquet(SPLITS / "train.parquet", columns=["review_id", "label", "text"]),
-        featurize_params.short_min_words,
-    )
+    short_features = short_labels = None
+    if train_params.short_review_weight > 0:
+        short = short_reviews(
+            pd.read_parquet(SPLITS / "train.parquet", columns=["review_id", "label", "text"]),
+            featurize_params.short_min_words,
+        )
+        short_features = vectorizer.transform(short["text"].tolist())
+        short_labels = short["label"].to_numpy()
     classifier = fit_classifier(
         train_params,
         x_train,
         train_frame["label"].to_numpy(),
         x_val,
         val_frame["label"].to_numpy(),
-        vectorizer.transform(short["text"].tolist()),
-        short["label"].to_numpy(),
+        short_features,
+        short_labels,
     )
     val_accuracy = float(
         ((classifier.predict_proba(x_val)[:, 1] >= 0.5) == val_frame["label"].to_numpy()).mean()
