@@ -27,6 +27,7 @@ from typing import Any
 
 import fsspec
 import numpy as np
+from scipy.special import expit
 
 from imdb_sentiment.model_format import MODEL_SPEC, ModelFormatError, load_model
 
@@ -106,7 +107,7 @@ class SentimentModel:
             return np.empty(0, dtype=np.float64)
         if self.scoring_workers > 1 and len(texts) >= PARALLEL_MIN_BATCH:
             return self._predict_in_workers(texts)
-        return self.pipeline.predict_proba(texts)[:, 1]
+        return _positive_probability(self.pipeline, texts)
 
     def _predict_in_workers(self, texts: list[str]) -> np.ndarray:
         """Score a large batch in chunks over a pool of processes started once per model.
@@ -187,7 +188,16 @@ def _adopt_pipeline(pipeline: Any) -> None:
 
 
 def _score_chunk(texts: list[str]) -> np.ndarray:
-    return _WORKER_PIPELINE.predict_proba(texts)[:, 1]
+    return _positive_probability(_WORKER_PIPELINE, texts)
+
+
+def _positive_probability(pipeline: Any, texts: list[str]) -> np.ndarray:
+    """sigmoid(features @ coef + intercept): what LogisticRegression.predict_proba computes,
+    without its per-call input validation (about half of a single review's latency)."""
+    features = pipeline[:-1].transform(texts)
+    classifier = pipeline[-1]
+    scores = features @ np.asarray(classifier.coef_).T + classifier.intercept_
+    return expit(scores[:, 0])
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:

@@ -19,7 +19,6 @@ from itertools import chain, repeat
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.preprocessing import normalize
 
 from imdb_sentiment.text import strip_tags
 
@@ -143,26 +142,31 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
 
     def _features(self, keys: np.ndarray, rows: np.ndarray, n_docs: int) -> sp.csr_matrix:
         # Measured: np.searchsorted is ~6x faster than a dict of Python-int keys here.
-        if len(self.keys_) == 0:
-            columns, known = np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
-        else:
-            columns = np.searchsorted(self.keys_, keys)
-            np.minimum(columns, len(self.keys_) - 1, out=columns)
-            known = self.keys_[columns] == keys
-        matrix = sp.csr_matrix(
-            (np.ones(int(known.sum()), dtype=self.dtype), (rows[known], columns[known])),
-            shape=(n_docs, len(self.keys_)),
-            dtype=self.dtype,
-        )
-        matrix.sum_duplicates()
+        width = len(self.keys_)
+        if width == 0:
+            return sp.csr_matrix((n_docs, 0), dtype=self.dtype)
+        columns = np.searchsorted(self.keys_, keys)
+        np.minimum(columns, width - 1, out=columns)
+        known = self.keys_[columns] == keys
+        # One sort gives row-major order and merges repeats: (row, column) packed in one int64.
+        cells, counts = np.unique(rows[known] * width + columns[known], return_counts=True)
+        cell_rows, indices = np.divmod(cells, width)
         if self.tf == "binary":
-            matrix.data[:] = 1
+            data = np.ones(len(cells), dtype=np.float64)
         elif self.tf == "sublinear":
-            np.log(matrix.data, out=matrix.data)
-            matrix.data += 1
+            data = np.log(counts) + 1.0
+        else:
+            data = counts.astype(np.float64)
         if self.use_idf:
-            matrix.data *= self.idf_[matrix.indices].astype(self.dtype, copy=False)
-        return normalize(matrix, norm="l2", copy=False)
+            data *= self.idf_[indices]
+        # L2 norm per review, done here: sklearn's normalize() costs ~1 ms of input checks per call.
+        norms = np.sqrt(np.bincount(cell_rows, weights=data * data, minlength=n_docs))
+        data /= norms[cell_rows]
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cell_rows, minlength=n_docs), out=indptr[1:])
+        return sp.csr_matrix(
+            (data.astype(self.dtype, copy=False), indices, indptr), shape=(n_docs, width)
+        )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         tokens = np.asarray(["", *self.tokens_], dtype=object)
