@@ -15,12 +15,12 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle
 
 # `make serve` binds loopback; the container binds 0.0.0.0:8000 itself.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle bench bench-tradeoff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ test: $(SYNCED) ## Run the whole test suite
 
 test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeline runs)
 	pytest -m "not slow"
+
+bench: $(SYNCED) ## Scoring speed of the exported bundle vs the old baseline -> bench/results/model.json
+	python bench/model.py
+
+bench-tradeoff: $(SYNCED) ## Accuracy vs reviews/s per configuration -> bench/results/tradeoff.csv
+	python bench/model.py --tradeoff
 
 lint: $(SYNCED) lint-ci ## ruff lint and format check, then lint-ci
 	ruff check .

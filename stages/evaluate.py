@@ -1,4 +1,4 @@
-"""Stage evaluate: metrics and ROC / precision-recall / confusion plot data for val and test."""
+"""Stage evaluate: metrics, plot data, short-review checks and an error-analysis report."""
 
 from pathlib import Path
 
@@ -7,25 +7,38 @@ from imdb_sentiment.pipeline.evaluate import (
     classification_metrics,
     confident_mistakes,
     confusion_rows,
+    error_analysis_markdown,
     precision_recall_points,
+    reliability_rows,
     roc_points,
+    short_review_metrics,
+    short_reviews,
+    top_ngrams,
 )
+from imdb_sentiment.pipeline.export import compose
+from imdb_sentiment.pipeline.features import load_vectorizer
 from imdb_sentiment.pipeline.io import load_features, read_parquet, write_bytes, write_json
 from imdb_sentiment.pipeline.params import EvaluateParams, load_section
 from imdb_sentiment.pipeline.train import load_saved_classifier
 
 FEATURES = Path("data/features")
+VECTORIZER = FEATURES / "vectorizer"
 CLASSIFIER = Path("data/train/classifier")
-VAL_REVIEWS = Path("data/split/val.parquet")
+SPLITS = Path("data/split")
 METRICS = Path("metrics/metrics.json")
 PLOTS = Path("metrics/plots")
 MISTAKES = Path("metrics/mistakes_val.json")
+SHORT_METRICS = Path("metrics/short_reviews.json")
+ERROR_ANALYSIS = Path("metrics/error_analysis.md")
 
 
 def main() -> None:
     params = load_section("evaluate", EvaluateParams)
     classifier = load_saved_classifier(CLASSIFIER)
-    results = {}
+    vectorizer = load_vectorizer(VECTORIZER)
+    model = compose(vectorizer, classifier)
+    results, short_results = {}, {}
+    mistakes = []
     for split in ("val", "test"):
         features, labels = load_features(FEATURES / f"{split}.npz")
         probabilities = classifier.predict_proba(features)[:, 1]
@@ -37,16 +50,29 @@ def main() -> None:
                 precision_recall_points(labels, probabilities, params.curve_points),
             ),
             ("confusion", confusion_rows(labels, probabilities, params.threshold)),
+            ("calibration", reliability_rows(labels, probabilities, params.calibration_bins)),
         ):
             write_bytes(PLOTS / f"{name}_{split}.csv", frame.to_csv(index=False).encode())
+        reviews = read_parquet(SPLITS / f"{split}.parquet", columns=["review_id", "label", "text"])
         if split == "val":
-            reviews = read_parquet(VAL_REVIEWS, columns=["review_id", "label", "text"])
-            write_json(
-                MISTAKES,
-                confident_mistakes(reviews, probabilities, params.threshold, params.error_examples),
+            mistakes = confident_mistakes(
+                reviews, probabilities, params.threshold, params.error_examples
             )
+            write_json(MISTAKES, mistakes)
+        # Raw text through the whole model, as the API would see a one-sentence review.
+        short = short_reviews(reviews, params.short_min_words)
+        texts = short["text"].tolist()
+        short_results[split] = short_review_metrics(
+            short["label"].to_numpy(), model.predict_proba(texts)[:, 1], texts, params.threshold
+        )
     write_json(METRICS, results)
-    for split, values in results.items():
+    write_json(SHORT_METRICS, short_results)
+    ngrams = top_ngrams(
+        vectorizer.get_feature_names_out(), classifier.coef_.ravel(), params.top_ngrams
+    )
+    summary = {**results, **{f"{k} (short)": v for k, v in short_results.items()}}
+    write_bytes(ERROR_ANALYSIS, error_analysis_markdown(summary, ngrams, mistakes).encode())
+    for split, values in summary.items():
         print(f"{split}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
 
 

@@ -3,7 +3,12 @@
 from pathlib import Path
 
 from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.features import build_vectorizer, fit_transform, save_vectorizer
+from imdb_sentiment.pipeline.features import (
+    build_vectorizer,
+    fit_transform,
+    save_vectorizer,
+    short_reviews,
+)
 from imdb_sentiment.pipeline.io import read_parquet, save_features
 from imdb_sentiment.pipeline.params import FeaturizeParams, load_section
 
@@ -12,9 +17,10 @@ OUTPUT = Path("data/features")
 
 
 def main() -> None:
-    vectorizer = build_vectorizer(load_section("featurize", FeaturizeParams))
+    params = load_section("featurize", FeaturizeParams)
+    vectorizer = build_vectorizer(params)
     for name in ("train", "val", "test"):
-        frame = read_parquet(SPLITS / f"{name}.parquet", columns=["text", "label"])
+        frame = read_parquet(SPLITS / f"{name}.parquet", columns=["review_id", "text", "label"])
         texts = frame["text"].tolist()
         matrix = (
             fit_transform(vectorizer, texts) if name == "train" else vectorizer.transform(texts)
@@ -23,6 +29,11 @@ def main() -> None:
         print(
             f"{name}: {matrix.shape[0]} reviews x {matrix.shape[1]} features, {matrix.nnz} non-zeros"
         )
+        if name == "train":
+            # First/last sentences of training reviews: extra rows the train stage may weight in.
+            short = short_reviews(frame, params.short_min_words)
+            short_matrix = vectorizer.transform(short["text"].tolist())
+            save_features(OUTPUT / "train_short.npz", short_matrix, short["label"].to_numpy())
     save_vectorizer(vectorizer, OUTPUT / "vectorizer")
 
 

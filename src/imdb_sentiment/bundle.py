@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 
 import fsspec
 import numpy as np
+from scipy.special import expit
 
 from imdb_sentiment.model_format import MODEL_SPEC, ModelFormatError, load_model
 
@@ -33,6 +36,10 @@ MANIFEST_NAME = "manifest.json"
 LABELS = ("negative", "positive")
 # Library versions that must match for predictions to mean what the metrics say.
 CHECKED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
+# With scoring_workers > 1, batches of at least this many texts are split over worker processes;
+# smaller ones (single reviews from the API) are scored in-process with no hand-off cost.
+PARALLEL_MIN_BATCH = 2_000
+_WORKER_PIPELINE: Any = None  # the model inside a scoring worker process
 
 
 class BundleError(RuntimeError):
@@ -77,7 +84,9 @@ class SentimentModel:
     pipeline: Any
     manifest: dict[str, Any]
     source: str
+    scoring_workers: int = 1
     _feature_names: np.ndarray | None = field(default=None, repr=False)
+    _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -96,7 +105,33 @@ class SentimentModel:
         texts = _as_text_list(texts)
         if not texts:
             return np.empty(0, dtype=np.float64)
-        return self.pipeline.predict_proba(texts)[:, 1]
+        if self.scoring_workers > 1 and len(texts) >= PARALLEL_MIN_BATCH:
+            return self._predict_in_workers(texts)
+        return _positive_probability(self.pipeline, texts)
+
+    def _predict_in_workers(self, texts: list[str]) -> np.ndarray:
+        """Score a large batch in chunks over a pool of processes started once per model.
+
+        The tokenizer holds the GIL, so threads would not help. Workers are forked and inherit
+        the loaded model (nothing is pickled but the texts). Each review's score depends on that
+        review alone, so the result is identical to in-process scoring.
+        """
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.scoring_workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_adopt_pipeline,
+                initargs=(self.pipeline,),
+            )
+        size = -(-len(texts) // (self.scoring_workers * 4))
+        chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
+        return np.concatenate(list(self._pool.map(_score_chunk, chunks)))
+
+    def close(self) -> None:
+        """Stop the scoring worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def labels_for(self, probabilities: np.ndarray) -> list[str]:
         return [LABELS[int(p >= self.threshold)] for p in probabilities]
@@ -145,6 +180,24 @@ class SentimentModel:
             if tokens:
                 rates[row] = sum(token not in vocabulary for token in tokens) / len(tokens)
         return rates
+
+
+def _adopt_pipeline(pipeline: Any) -> None:
+    global _WORKER_PIPELINE
+    _WORKER_PIPELINE = pipeline
+
+
+def _score_chunk(texts: list[str]) -> np.ndarray:
+    return _positive_probability(_WORKER_PIPELINE, texts)
+
+
+def _positive_probability(pipeline: Any, texts: list[str]) -> np.ndarray:
+    """sigmoid(features @ coef + intercept): what LogisticRegression.predict_proba computes,
+    without its per-call input validation (about half of a single review's latency)."""
+    features = pipeline[:-1].transform(texts)
+    classifier = pipeline[-1]
+    scores = features @ np.asarray(classifier.coef_).T + classifier.intercept_
+    return expit(scores[:, 0])
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:
@@ -200,8 +253,14 @@ def read_manifest(location: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(location: str | Path) -> SentimentModel:
-    """Verify a bundle against its manifest, then load it. Raises BundleError on any problem."""
+def load_bundle(location: str | Path, scoring_workers: int = 1) -> SentimentModel:
+    """Verify a bundle against its manifest, then load it. Raises BundleError on any problem.
+
+    ``scoring_workers`` > 1 scores large batches in that many processes (see
+    ``Settings.scoring_workers``); single reviews are always scored in-process.
+    """
+    if not isinstance(scoring_workers, int) or scoring_workers < 1:
+        raise ValueError(f"scoring_workers must be a positive integer, got {scoring_workers!r}")
     base = str(location).rstrip("/")
     manifest = read_manifest(base)
     files = manifest["files"]
@@ -223,7 +282,9 @@ def load_bundle(location: str | Path) -> SentimentModel:
         pipeline = load_model(payloads)
     except ModelFormatError as error:
         raise BundleError(f"{base}: {error}") from error
-    return SentimentModel(pipeline=pipeline, manifest=manifest, source=base)
+    return SentimentModel(
+        pipeline=pipeline, manifest=manifest, source=base, scoring_workers=scoring_workers
+    )
 
 
 def _warn_on_library_drift(manifest: dict[str, Any], base: str) -> None:

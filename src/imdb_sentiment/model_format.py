@@ -17,12 +17,15 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from imdb_sentiment.text import clean_review
+from imdb_sentiment.ngrams import NgramVectorizer
+from imdb_sentiment.text import clean_review, strip_tags
 
 MODEL_SPEC = "model.json"
 MODEL_KIND = "linear-tfidf"
 # The only preprocessors a model file may name.
-PREPROCESSORS = {"clean_review": clean_review}
+PREPROCESSORS = {"clean_review": clean_review, "strip_tags": strip_tags}
+# Settings of the integer-keyed n-gram vectorizer (imdb_sentiment.ngrams) that shape inference.
+NGRAM_SETTINGS = ("max_n", "tf", "use_idf", "token_pattern")
 # Vectorizer settings that shape inference; fitting-only ones (min_df, max_df...) are not kept.
 VECTORIZER_SETTINGS = (
     "analyzer",
@@ -63,18 +66,72 @@ def _json(payload: Any) -> bytes:
     return (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def dump_vectorizer(vectorizer: TfidfVectorizer, name: str) -> tuple[dict[str, Any], Files]:
+def _preprocessor_name(vectorizer: Any) -> str | None:
+    if vectorizer.preprocessor is None:
+        return None
+    names = [key for key, fn in PREPROCESSORS.items() if fn is vectorizer.preprocessor]
+    if not names:
+        raise ModelFormatError(f"unknown preprocessor {vectorizer.preprocessor!r}")
+    return names[0]
+
+
+def _preprocessor(spec: dict[str, Any]) -> Any:
+    name = spec["preprocessor"]
+    if name is not None and name not in PREPROCESSORS:
+        raise ModelFormatError(f"unknown preprocessor {name!r}")
+    return PREPROCESSORS.get(name)
+
+
+def dump_ngram_vectorizer(vectorizer: NgramVectorizer, name: str) -> tuple[dict[str, Any], Files]:
+    """Token table (JSON), sorted n-gram keys and IDF (.npy): loads in milliseconds."""
+    spec = {
+        "name": name,
+        "kind": "ngram-ids",
+        "settings": {key: getattr(vectorizer, key) for key in NGRAM_SETTINGS},
+        "preprocessor": _preprocessor_name(vectorizer),
+        "tokens": f"{name}.tokens.json",
+        "keys": f"{name}.keys.npy",
+        "idf": f"{name}.idf.npy",
+    }
+    files = {
+        spec["tokens"]: _json(list(vectorizer.tokens_)),
+        spec["keys"]: npy_bytes(vectorizer.keys_.astype(np.int64)),
+        spec["idf"]: npy_bytes(vectorizer.idf_.astype(np.float64)),
+    }
+    return spec, files
+
+
+def load_ngram_vectorizer(spec: dict[str, Any], files: Files) -> NgramVectorizer:
+    settings = dict(spec["settings"])
+    unknown = set(settings) - set(NGRAM_SETTINGS)
+    if unknown:
+        raise ModelFormatError(f"unknown n-gram vectorizer settings {sorted(unknown)}")
+    vectorizer = NgramVectorizer(**settings, preprocessor=_preprocessor(spec))
+    try:
+        vectorizer._check()
+        tokens = json.loads(files[spec["tokens"]])
+    except ValueError as error:
+        raise ModelFormatError(f"bad n-gram vectorizer: {error}") from error
+    vectorizer.tokens_ = tokens
+    vectorizer.token_ids_ = {token: index + 1 for index, token in enumerate(tokens)}
+    vectorizer.keys_ = _array(files, spec["keys"])
+    vectorizer.idf_ = _array(files, spec["idf"])
+    if vectorizer.keys_.dtype != np.int64 or np.any(np.diff(vectorizer.keys_) <= 0):
+        raise ModelFormatError(f"{spec['keys']} must hold strictly increasing int64 keys")
+    if vectorizer.idf_.shape != vectorizer.keys_.shape:
+        raise ModelFormatError(f"{spec['idf']} and {spec['keys']} differ in length")
+    return vectorizer
+
+
+def dump_vectorizer(vectorizer: Any, name: str) -> tuple[dict[str, Any], Files]:
     """Spec and files of one fitted vectorizer; file names are prefixed with ``name``."""
+    if isinstance(vectorizer, NgramVectorizer):
+        return dump_ngram_vectorizer(vectorizer, name)
     if not isinstance(vectorizer, TfidfVectorizer):
         raise ModelFormatError(f"cannot store a {type(vectorizer).__name__}, only TfidfVectorizer")
     if vectorizer.tokenizer is not None or vectorizer.stop_words is not None:
         raise ModelFormatError("custom tokenizers and stop-word lists are not part of the format")
-    preprocessor = None
-    if vectorizer.preprocessor is not None:
-        names = [key for key, fn in PREPROCESSORS.items() if fn is vectorizer.preprocessor]
-        if not names:
-            raise ModelFormatError(f"unknown preprocessor {vectorizer.preprocessor!r}")
-        preprocessor = names[0]
+    preprocessor = _preprocessor_name(vectorizer)
     terms = vectorizer.get_feature_names_out().tolist()
     settings = {key: getattr(vectorizer, key) for key in VECTORIZER_SETTINGS}
     settings["ngram_range"] = list(settings["ngram_range"])
@@ -91,20 +148,21 @@ def dump_vectorizer(vectorizer: TfidfVectorizer, name: str) -> tuple[dict[str, A
     return spec, files
 
 
-def load_vectorizer(spec: dict[str, Any], files: Files) -> TfidfVectorizer:
+def load_vectorizer(spec: dict[str, Any], files: Files) -> TfidfVectorizer | NgramVectorizer:
+    kind = spec.get("kind", "tfidf")
+    if kind == "ngram-ids":
+        return load_ngram_vectorizer(spec, files)
+    if kind != "tfidf":
+        raise ModelFormatError(f"unknown vectorizer kind {kind!r}")
     try:
         settings = dict(spec["settings"])
         unknown = set(settings) - set(VECTORIZER_SETTINGS)
         if unknown:
             raise ModelFormatError(f"unknown vectorizer settings {sorted(unknown)}")
         settings["ngram_range"] = tuple(settings["ngram_range"])
-        preprocessor = spec["preprocessor"]
-        if preprocessor is not None and preprocessor not in PREPROCESSORS:
-            raise ModelFormatError(f"unknown preprocessor {preprocessor!r}")
+        preprocessor = _preprocessor(spec)
         terms = json.loads(files[spec["vocabulary"]])
-        vectorizer = TfidfVectorizer(
-            **settings, vocabulary=terms, preprocessor=PREPROCESSORS.get(preprocessor)
-        )
+        vectorizer = TfidfVectorizer(**settings, vocabulary=terms, preprocessor=preprocessor)
         if spec["idf"] is not None:
             vectorizer.idf_ = _array(files, spec["idf"])
     except (KeyError, TypeError) as error:
@@ -163,7 +221,10 @@ def feature_count(features: TfidfVectorizer | FeatureUnion) -> int:
         if isinstance(features, FeatureUnion)
         else [features]
     )
-    return sum(len(part.vocabulary) for part in parts)
+    return sum(
+        len(part.keys_) if isinstance(part, NgramVectorizer) else len(part.vocabulary)
+        for part in parts
+    )
 
 
 def dump_model(pipeline: Pipeline) -> Files:

@@ -6,6 +6,7 @@
 | IMDB_SENTIMENT_MAX_TEXT_CHARS | 20000             | longest review text the API accepts (characters) |
 | IMDB_SENTIMENT_MAX_BATCH_SIZE | 256               | most texts one `POST /predict/batch` may carry   |
 | IMDB_SENTIMENT_EXPLAIN_TOP_K  | 10                | n-grams returned each way when `explain=true`    |
+| IMDB_SENTIMENT_SCORING_WORKERS | 1                | processes for batches >= 2,000 texts (load_bundle) |
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=20_000, ge=1, description="Longest accepted text")
     max_batch_size: int = Field(default=256, ge=1, description="Most texts in one batch request")
     explain_top_k: int = Field(default=10, ge=1, le=100, description="N-grams shown each way")
+    scoring_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes that score large batches (pass to load_bundle); "
+        "2 on a 2-core batch machine, 1 in a multi-worker API server",
+    )
 
 
 @lru_cache(maxsize=1)

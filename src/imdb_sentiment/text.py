@@ -16,3 +16,8 @@ def clean_review(text: str) -> str:
     """Lowercase a review, drop HTML tags (IMDB reviews contain ``<br />``) and fold whitespace."""
     text = _HTML_TAG.sub(" ", text.lower())
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def strip_tags(text: str) -> str:
+    """Lowercase and drop HTML tags: all a tokenizer that skips whitespace needs (faster)."""
+    return _HTML_TAG.sub(" ", text.lower())

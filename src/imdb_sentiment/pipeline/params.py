@@ -36,10 +36,18 @@ class SplitParams(_Section):
 
 
 class FeaturizeParams(_Section):
+    vectorizer: Literal["ngram", "tfidf"] = Field(
+        default="ngram",
+        description="ngram: integer-keyed word n-grams (imdb_sentiment.ngrams, fast); "
+        "tfidf: scikit-learn's TfidfVectorizer",
+    )
     ngram_range: tuple[int, int]
     min_df: int = Field(ge=1, description="Drop n-grams seen in fewer training reviews")
     max_df: float = Field(gt=0, le=1.0, description="Drop n-grams in a larger share of reviews")
     max_features: int | None = Field(default=None, ge=1)
+    short_min_words: int = Field(
+        default=3, ge=1, le=50, description="Shortest sentence kept as a short training review"
+    )
     sublinear_tf: bool = True
     binary: bool = False
 
@@ -53,6 +61,18 @@ class FeaturizeParams(_Section):
             raise ValueError(f"must satisfy 1 <= min_n <= max_n, got {list(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _ngram_limits(self) -> FeaturizeParams:
+        if self.vectorizer == "ngram":
+            if self.ngram_range[0] != 1 or self.ngram_range[1] > 3:
+                raise ValueError(
+                    "vectorizer 'ngram' builds every n-gram from 1 up to at most 3: "
+                    f"ngram_range must be [1, 1], [1, 2] or [1, 3], got {list(self.ngram_range)}"
+                )
+            if self.max_features is not None:
+                raise ValueError("max_features is only supported by vectorizer 'tfidf'; use min_df")
+        return self
+
 
 class TrainParams(_Section):
     model: Literal["logistic_regression", "sgd"]
@@ -60,6 +80,21 @@ class TrainParams(_Section):
     alpha: float = Field(default=1e-5, gt=0, description="Regularisation strength (sgd)")
     max_iter: int = Field(ge=1)
     class_weight: Literal["balanced"] | None = None
+    nb_weighting: bool = Field(
+        default=False,
+        description="Scale features by naive-Bayes log-count ratios (NBSVM); folded into coef",
+    )
+    nb_smoothing: float = Field(default=1.0, gt=0, description="Add-alpha for the NB ratios")
+    short_review_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Sample weight of the first/last sentences of training reviews (0: unused)",
+    )
+    calibration: Literal["none", "platt"] = Field(
+        default="none",
+        description="platt: fit a sigmoid on validation scores, folded into coef and intercept",
+    )
     seed: int = Field(ge=0)
 
 
@@ -67,6 +102,11 @@ class EvaluateParams(_Section):
     threshold: float = Field(gt=0, lt=1, description="Probability above which a review is positive")
     curve_points: int = Field(ge=10, le=10_000, description="Points kept per ROC/PR curve")
     error_examples: int = Field(ge=0, le=1000, description="Most confident mistakes to report")
+    calibration_bins: int = Field(default=10, ge=2, le=100, description="Reliability-plot bins")
+    short_min_words: int = Field(
+        default=3, ge=1, le=50, description="Shortest sentence kept in the short-review sets"
+    )
+    top_ngrams: int = Field(default=25, ge=1, le=500, description="n-grams per class reported")
 
 
 class ExportParams(_Section):
