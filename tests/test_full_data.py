@@ -1,22 +1,16 @@
-"""Data tests on the full ingested table and the accuracy floor of the exported model."""
+"""Data tests on the full ingested table (the accuracy floor is in test_model_quality.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from support import ROOT
 
 from imdb_sentiment.bundle import load_bundle, sha256_file
 from imdb_sentiment.pipeline.ingest import COLUMNS
 from imdb_sentiment.pipeline.io import read_parquet
 
 pytestmark = pytest.mark.full_data
-
-# Floor on the official 25k test split for the default params (NB-weighted 1-3-grams, issue 3).
-TEST_ACCURACY_FLOOR = 0.915
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +51,6 @@ def test_no_movie_is_shared_between_train_val_and_test(reviews, full_reviews: Pa
     assert not (set(train["movie_id"]) | set(val["movie_id"])) & set(test["movie_id"])
     assert len(train) + len(val) == 25_000 - 2 and len(test) == 25_000
     assert abs(val["label"].mean() - 0.5) < 0.02
-
-
-def test_accuracy_floor_on_the_official_test_split(full_bundle: Path, full_reviews: Path) -> None:
-    model = load_bundle(full_bundle)
-    test = read_parquet(
-        full_reviews.parents[1] / "split" / "test.parquet", columns=["text", "label"]
-    )
-    accuracy = float(
-        np.mean((model.predict_proba(test["text"].tolist()) >= model.threshold) == test["label"])
-    )
-    recorded = json.loads((ROOT / "metrics" / "metrics.json").read_text())["test"]["accuracy"]
-    assert accuracy >= TEST_ACCURACY_FLOOR
-    # Scoring raw text through the bundle reproduces what evaluate measured on stored features.
-    assert accuracy == pytest.approx(recorded, abs=1e-6)
-    assert model.manifest["metrics"]["test"]["accuracy"] == recorded
 
 
 def test_bundle_names_the_data_it_was_trained_on(full_bundle: Path, full_reviews: Path) -> None:
