@@ -1,7 +1,8 @@
-"""Stage evaluate: metrics and ROC / precision-recall / confusion plot data for val and test."""
+"""Stage evaluate: metrics and ROC / precision-recall / confusion plots for val and test (+ MLflow)."""
 
 from pathlib import Path
 
+from imdb_sentiment import tracking
 from imdb_sentiment.pipeline import stage
 from imdb_sentiment.pipeline.evaluate import (
     classification_metrics,
@@ -15,6 +16,7 @@ from imdb_sentiment.pipeline.params import EvaluateParams, load_section
 from imdb_sentiment.pipeline.train import load_saved_classifier
 
 FEATURES = Path("data/features")
+TRAIN_METRICS = Path("metrics/train/metrics.json")
 CLASSIFIER = Path("data/train/classifier")
 VAL_REVIEWS = Path("data/split/val.parquet")
 METRICS = Path("metrics/metrics.json")
@@ -48,6 +50,12 @@ def main() -> None:
     write_json(METRICS, results)
     for split, values in results.items():
         print(f"{split}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    # Training metrics too: when only evaluation re-runs, the new MLflow run still has them.
+    tracking.log_stage(
+        "evaluate",
+        metrics={"fit": TRAIN_METRICS, "": METRICS},
+        artifacts=(METRICS, PLOTS, MISTAKES),
+    )
 
 
 if __name__ == "__main__":

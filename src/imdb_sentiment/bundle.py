@@ -201,8 +201,16 @@ def read_manifest(location: str | Path) -> dict[str, Any]:
 
 
 def load_bundle(location: str | Path) -> SentimentModel:
-    """Verify a bundle against its manifest, then load it. Raises BundleError on any problem."""
-    base = str(location).rstrip("/")
+    """Verify a bundle against its manifest, then load it. Raises BundleError on any problem.
+
+    ``location`` is a folder, an fsspec URL (s3://...) or a registry URI (models:/name@alias,
+    models:/name/version), which is first downloaded to a local cache and then checked the same way.
+    """
+    base = source = str(location).rstrip("/")
+    if base.startswith("models:/"):
+        from imdb_sentiment.registry import fetch_registered_bundle
+
+        base = str(fetch_registered_bundle(base))
     manifest = read_manifest(base)
     files = manifest["files"]
     if not isinstance(files, dict) or MODEL_SPEC not in files:
@@ -223,7 +231,7 @@ def load_bundle(location: str | Path) -> SentimentModel:
         pipeline = load_model(payloads)
     except ModelFormatError as error:
         raise BundleError(f"{base}: {error}") from error
-    return SentimentModel(pipeline=pipeline, manifest=manifest, source=base)
+    return SentimentModel(pipeline=pipeline, manifest=manifest, source=source)
 
 
 def _warn_on_library_drift(manifest: dict[str, Any], base: str) -> None:

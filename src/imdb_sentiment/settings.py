@@ -3,11 +3,20 @@
 | variable               | default                  | meaning                                          |
 |------------------------|--------------------------|--------------------------------------------------|
 | IMDB_SENTIMENT_MODEL   | models/imdb-sentiment    | bundle to serve: a folder path or s3:// URL      |
+|                        |                          | or a registry URI models:/imdb-sentiment@champion |
+| IMDB_SENTIMENT_TRACKING | true                    | stages log runs to MLflow and export registers   |
+| IMDB_SENTIMENT_STRICT_TRACKING | false            | fail a stage when MLflow is unreachable (else warn)|
+| IMDB_SENTIMENT_MLFLOW_EXPERIMENT | imdb-sentiment | MLflow experiment the stages log to              |
+| IMDB_SENTIMENT_REGISTRY_CACHE | ~/.cache/imdb-sentiment/registry | where models:/ bundles are downloaded |
+
+MLflow's own MLFLOW_TRACKING_URI picks the tracking server and registry; unset, it is
+sqlite:///<project>/mlflow.db (see imdb_sentiment.registry.tracking_uri).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +27,16 @@ class Settings(BaseSettings):
 
     model: str = Field(
         default="models/imdb-sentiment",
-        description="Bundle to load: a local folder or an s3:// URL",
+        description="Bundle to load: a local folder, an s3:// URL or models:/<name>@<alias>",
+    )
+    tracking: bool = Field(default=True, description="Log stage runs to MLflow and register models")
+    strict_tracking: bool = Field(
+        default=False, description="Fail the stage if MLflow is unreachable instead of warning"
+    )
+    mlflow_experiment: str = Field(default="imdb-sentiment", description="MLflow experiment name")
+    registry_cache: Path = Field(
+        default=Path.home() / ".cache" / "imdb-sentiment" / "registry",
+        description="Local cache of bundles downloaded from the model registry",
     )
 
 
