@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint lint-infra format clean-venv
+.PHONY: help venv pipeline test test-fast lint lint-infra format clean-venv mlflow-ui promote
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ test: $(SYNCED) ## Run the whole test suite
 
 test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeline runs)
 	pytest -m "not slow"
+
+mlflow-ui: $(SYNCED) ## Browse runs and registered models of the local store (mlflow.db) at http://127.0.0.1:5000
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+promote: $(SYNCED) ## Move the `champion` alias to `candidate` if it is better on validation
+	imdb-sentiment promote
 
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .

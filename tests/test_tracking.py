@@ -219,3 +219,79 @@ def test_serving_side_registry_code_imports_no_training_code(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
+
+
+def _sh(*command: str, cwd: Path, **env: str) -> str:
+    done = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_dvc_runs_map_to_mlflow_runs_and_dvc_lock_stays_reproducible(
+    sample_archive: Path, tmp_path: Path
+) -> None:
+    """Real `dvc repro` and `dvc exp run` in a fresh git repo, tracking with nothing configured."""
+    from support import copy_project, write_params
+
+    repo = copy_project(tmp_path / "repo")
+    write_params(repo)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "IMDB_ARCHIVE": str(sample_archive),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        _sh("git", "init", "-q", cwd=repo, **env)
+        _sh("dvc", "init", "-q", cwd=repo, **env)
+        _sh("git", "add", "-A", cwd=repo, **env)
+        _sh("git", "commit", "-qm", "project", cwd=repo, **env)
+        _sh("dvc", "repro", cwd=repo, IMDB_SENTIMENT_TRACKING="false", **env)
+        lock_without_tracking = (repo / "dvc.lock").read_bytes()
+        # Re-run the tracked stages with tracking on (the default): DVC's record must not change.
+        _sh(
+            "dvc",
+            "repro",
+            "--force",
+            "--single-item",
+            "train",
+            "evaluate",
+            "export",
+            cwd=repo,
+            **env,
+        )
+        assert (repo / "dvc.lock").read_bytes() == lock_without_tracking
+
+        # The default store is the project's mlflow.db, which git ignores.
+        assert (repo / "mlflow.db").exists()
+        status = _sh("git", "status", "--porcelain", "--ignored=no", cwd=repo, **env)
+        assert "mlflow" not in status and "mlruns" not in status
+
+        with environment(MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}"):
+            (run,) = _runs(_client())
+        lock = yaml.safe_load(lock_without_tracking)["stages"]
+        tags = run.data.tags
+        assert tags["git.revision"] == _sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+        assert tags["dvc.lock.data/raw/reviews.parquet"] == lock["ingest"]["outs"][0]["md5"]
+        assert tags["dvc.lock.data/features"] == lock["featurize"]["outs"][0]["md5"]
+        assert tags["dvc.lock.data/train/classifier"] == lock["train"]["outs"][0]["md5"]
+
+        _sh("dvc", "exp", "run", "-n", "stronger-reg", "-S", "train.C=0.5", cwd=repo, **env)
+        with environment(MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}"):
+            client = _client()
+            runs = {r.data.tags["dvc.exp_name"]: r for r in _runs(client)}
+            candidate = client.get_model_version_by_alias(NAME, "candidate")
+        assert set(runs) == {"", "stronger-reg"}
+        assert runs["stronger-reg"].data.params["train.C"] == "0.5"
+        assert candidate.run_id == runs["stronger-reg"].info.run_id
+        assert str(candidate.version) == "2"
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
