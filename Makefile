@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint lint-infra format clean-venv mlflow-ui promote
+.PHONY: help venv pipeline test test-fast lint lint-infra format clean-venv mlflow-ui promote bench-tracking
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ mlflow-ui: $(SYNCED) ## Browse runs and registered models of the local store (ml
 
 promote: $(SYNCED) ## Move the `champion` alias to `candidate` if it is better on validation
 	imdb-sentiment promote
+
+bench-tracking: $(SYNCED) ## What MLflow tracking costs a stage and the loader (bench/results/tracking.json)
+	python bench/tracking.py
 
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .
