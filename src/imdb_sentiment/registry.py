@@ -119,7 +119,7 @@ def fetch_registered_bundle(uri: str, cache_dir: Path | None = None) -> Path:
 
     The cache is keyed by tracking server, model name and version number; the caller
     (``load_bundle``) verifies every file's sha256 against the manifest on each load, and the
-    manifest's content version must equal the one recorded when the version was registered.
+    manifest's own sha256 must equal the one recorded when the version was registered.
     """
     name, alias, number = parse_registry_uri(uri)
     mlflow = mlflow_module()
@@ -146,8 +146,14 @@ def fetch_registered_bundle(uri: str, cache_dir: Path | None = None) -> Path:
             bundle = model_dir / _bundle_subpath(model_dir)
             if not (bundle / MANIFEST_NAME).exists():
                 raise RegistryError(f"{uri} (version {model_version.version}) holds no bundle")
-            shutil.rmtree(target, ignore_errors=True)
-            bundle.rename(target)
+            if target.exists() and not (target / MANIFEST_NAME).exists():
+                shutil.rmtree(target, ignore_errors=True)  # a leftover without a manifest
+            try:
+                bundle.rename(target)
+            except OSError:
+                # Another process finished the same download first; its copy is as good.
+                if not (target / MANIFEST_NAME).exists():
+                    raise
         except RegistryError:
             raise
         except Exception as error:

@@ -1,13 +1,13 @@
 """Runtime settings, read once from environment variables (the pipeline's knobs live in params.yaml).
 
-| variable               | default                  | meaning                                          |
-|------------------------|--------------------------|--------------------------------------------------|
-| IMDB_SENTIMENT_MODEL   | models/imdb-sentiment    | bundle to serve: a folder path or s3:// URL      |
-|                        |                          | or a registry URI models:/imdb-sentiment@champion |
-| IMDB_SENTIMENT_TRACKING | true                    | stages log runs to MLflow and export registers   |
-| IMDB_SENTIMENT_STRICT_TRACKING | false            | fail a stage when MLflow is unreachable (else warn)|
-| IMDB_SENTIMENT_MLFLOW_EXPERIMENT | imdb-sentiment | MLflow experiment the stages log to              |
-| IMDB_SENTIMENT_REGISTRY_CACHE | ~/.cache/imdb-sentiment/registry | where models:/ bundles are downloaded |
+| variable                         | default                          | meaning                          |
+|----------------------------------|----------------------------------|----------------------------------|
+| IMDB_SENTIMENT_MODEL             | models/imdb-sentiment            | bundle to serve: a folder, an    |
+|                                  |                                  | s3:// URL or models:/name@alias  |
+| IMDB_SENTIMENT_TRACKING          | true                             | log to MLflow, register models   |
+| IMDB_SENTIMENT_STRICT_TRACKING   | false                            | fail if MLflow is unreachable    |
+| IMDB_SENTIMENT_MLFLOW_EXPERIMENT | imdb-sentiment                   | MLflow experiment of the stages  |
+| IMDB_SENTIMENT_REGISTRY_CACHE    | ~/.cache/imdb-sentiment/registry | where models:/ bundles download  |
 
 MLflow's own MLFLOW_TRACKING_URI picks the tracking server and registry; unset, it is
 sqlite:///<project>/mlflow.db (see imdb_sentiment.registry.tracking_uri).
