@@ -295,3 +295,23 @@ def test_dvc_runs_map_to_mlflow_runs_and_dvc_lock_stays_reproducible(
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def test_the_default_store_follows_the_project_and_does_not_leak_to_child_processes(
+    tmp_path: Path,
+) -> None:
+    from contextlib import chdir
+
+    from imdb_sentiment.registry import mlflow_module
+
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        for project in ("one", "two"):
+            (tmp_path / project).mkdir()
+            with chdir(tmp_path / project):
+                mlflow = mlflow_module()
+                assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / project / 'mlflow.db'}"
+                assert "MLFLOW_TRACKING_URI" not in os.environ
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved

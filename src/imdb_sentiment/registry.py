@@ -75,7 +75,15 @@ def mlflow_module() -> Any:
         os.environ.setdefault(key, value)
     import mlflow
 
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri())
+    # set_tracking_uri also exports the URI to os.environ for child processes; undo that, or the
+    # project default (which follows the working directory / DVC_ROOT) would stick to the first
+    # project this process touched and leak into every `dvc` or stage it starts later.
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = exported
     return mlflow
 
 
