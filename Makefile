@@ -20,7 +20,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
-.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle bench bench-tradeoff
+.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle bench bench-tradeoff mlflow-ui promote bench-tracking
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,16 @@ bench-tradeoff: $(SYNCED) ## Accuracy vs reviews/s per configuration -> bench/re
 	python bench/model.py --tradeoff
 
 lint: $(SYNCED) lint-ci ## ruff lint and format check, then lint-ci
+mlflow-ui: $(SYNCED) ## Browse runs and registered models of the local store (mlflow.db) at http://127.0.0.1:5000
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+promote: $(SYNCED) ## Move the `champion` alias to `candidate` if it is better on validation
+	imdb-sentiment promote
+
+bench-tracking: $(SYNCED) ## What MLflow tracking costs a stage and the loader (bench/results/tracking.json)
+	python bench/tracking.py
+
+lint: $(SYNCED) ## ruff lint and format check
 	ruff check .
 	ruff format --check .
 

@@ -1,7 +1,8 @@
-"""Stage evaluate: metrics, plot data, short-review checks and an error-analysis report."""
+"""Stage evaluate: metrics, plot data, short-review checks and an error-analysis report (+ MLflow)."""
 
 from pathlib import Path
 
+from imdb_sentiment import tracking
 from imdb_sentiment.pipeline import stage
 from imdb_sentiment.pipeline.evaluate import (
     classification_metrics,
@@ -23,6 +24,7 @@ from imdb_sentiment.pipeline.train import load_saved_classifier
 
 FEATURES = Path("data/features")
 VECTORIZER = FEATURES / "vectorizer"
+TRAIN_METRICS = Path("metrics/train/metrics.json")
 CLASSIFIER = Path("data/train/classifier")
 SPLITS = Path("data/split")
 METRICS = Path("metrics/metrics.json")
@@ -74,6 +76,12 @@ def main() -> None:
     write_bytes(ERROR_ANALYSIS, error_analysis_markdown(summary, ngrams, mistakes).encode())
     for split, values in summary.items():
         print(f"{split}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    # Training metrics too: when only evaluation re-runs, the new MLflow run still has them.
+    tracking.log_stage(
+        "evaluate",
+        metrics={"fit": TRAIN_METRICS, "": METRICS},
+        artifacts=(METRICS, SHORT_METRICS, PLOTS, MISTAKES, ERROR_ANALYSIS),
+    )
 
 
 if __name__ == "__main__":

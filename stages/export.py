@@ -1,8 +1,10 @@
-"""Stage export: the verified, self-contained bundle in models/ that serving consumes."""
+"""Stage export: the verified, self-contained bundle in models/ that serving consumes,
+registered in MLflow as a new version of the model with the alias `candidate`."""
 
 import json
 from pathlib import Path
 
+from imdb_sentiment import tracking
 from imdb_sentiment.bundle import sha256_file
 from imdb_sentiment.pipeline import stage
 from imdb_sentiment.pipeline.export import compose, export_bundle
@@ -48,6 +50,7 @@ def main() -> None:
     print(
         f"exported {manifest['name']} version {manifest['version']} to {OUTPUT_DIR / manifest['name']}"
     )
+    tracking.register_bundle(OUTPUT_DIR / manifest["name"])
 
 
 if __name__ == "__main__":

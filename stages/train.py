@@ -1,10 +1,11 @@
-"""Stage train: fit the classifier on the training features; log with dvclive."""
+"""Stage train: fit the classifier on the training features; log with dvclive and MLflow."""
 
 from pathlib import Path
 
 from dvclive import Live
 from sklearn.metrics import accuracy_score, log_loss
 
+from imdb_sentiment import tracking
 from imdb_sentiment.pipeline import stage
 from imdb_sentiment.pipeline.io import load_features
 from imdb_sentiment.pipeline.params import TrainParams, load_section
@@ -32,6 +33,7 @@ def main() -> None:
                 f"{name}/accuracy", round(accuracy_score(y, probabilities >= 0.5), 6), plot=False
             )
             live.log_metric(f"{name}/log_loss", round(log_loss(y, probabilities), 6), plot=False)
+    tracking.log_stage("train", metrics={"fit": Path(LIVE_DIR) / "metrics.json"})
 
 
 if __name__ == "__main__":

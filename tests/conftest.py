@@ -23,6 +23,7 @@ from support import (  # noqa: E402
     ROOT,
     environment,
     free_port,
+    mlflow_server,
     run_stages,
     sample_members,
     wait_for_http,
@@ -125,3 +126,25 @@ def s3_bucket(moto_server: str) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_server(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: str
+) -> Iterator[str]:
+    """A real `mlflow server` (SQLite backend, artifacts proxied to S3 on moto); yields its URL.
+
+    Clients only need MLFLOW_TRACKING_URI=<url>: the server holds the S3 endpoint and credentials.
+    """
+    import boto3
+
+    bucket = "mlflow-artifacts"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    with mlflow_server(
+        f"sqlite:///{folder / 'mlflow.db'}",
+        f"s3://{bucket}/mlflow",
+        folder / "server.log",
+        MLFLOW_S3_ENDPOINT_URL=moto_server,
+    ) as url:
+        yield url

@@ -256,12 +256,18 @@ def read_manifest(location: str | Path) -> dict[str, Any]:
 def load_bundle(location: str | Path, scoring_workers: int = 1) -> SentimentModel:
     """Verify a bundle against its manifest, then load it. Raises BundleError on any problem.
 
+    ``location`` is a folder, an fsspec URL (s3://...) or a registry URI (models:/name@alias,
+    models:/name/version), which is first downloaded to a local cache and then checked the same way.
     ``scoring_workers`` > 1 scores large batches in that many processes (see
     ``Settings.scoring_workers``); single reviews are always scored in-process.
     """
     if not isinstance(scoring_workers, int) or scoring_workers < 1:
         raise ValueError(f"scoring_workers must be a positive integer, got {scoring_workers!r}")
-    base = str(location).rstrip("/")
+    base = source = str(location).rstrip("/")
+    if base.startswith("models:/"):
+        from imdb_sentiment.registry import fetch_registered_bundle
+
+        base = str(fetch_registered_bundle(base))
     manifest = read_manifest(base)
     files = manifest["files"]
     if not isinstance(files, dict) or MODEL_SPEC not in files:
@@ -283,7 +289,7 @@ def load_bundle(location: str | Path, scoring_workers: int = 1) -> SentimentMode
     except ModelFormatError as error:
         raise BundleError(f"{base}: {error}") from error
     return SentimentModel(
-        pipeline=pipeline, manifest=manifest, source=base, scoring_workers=scoring_workers
+        pipeline=pipeline, manifest=manifest, source=source, scoring_workers=scoring_workers
     )
 
 

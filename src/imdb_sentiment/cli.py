@@ -105,6 +105,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    from imdb_sentiment.registry import promote
+
+    decision = promote(
+        args.name,
+        metric=args.metric,
+        min_improvement=args.min_improvement,
+        allow_different_validation=args.allow_different_validation,
+    )
+    print(decision.reason)
+    return 3 if args.fail_if_not_promoted and not decision.promoted else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-sentiment", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +169,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=_serve)
+    promote = commands.add_parser(
+        "promote",
+        help="move the registry alias `champion` to `candidate` if it is better on validation",
+        description="Compare the candidate and champion versions of a registered model on a "
+        "validation metric (never test) and move the champion alias only if the candidate "
+        "improves it by at least --min-improvement. MLFLOW_TRACKING_URI picks the registry.",
+    )
+    promote.add_argument("--name", default="imdb-sentiment", help="registered model name")
+    promote.add_argument(
+        "--metric",
+        default="roc_auc",
+        help="validation metric: roc_auc (default), accuracy, f1, precision, recall, "
+        "log_loss or brier (the last two: lower is better)",
+    )
+    promote.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.001,
+        help="required gain over the champion, in metric units (default 0.001)",
+    )
+    promote.add_argument(
+        "--allow-different-validation",
+        action="store_true",
+        help="compare even if the two versions were validated on different data or splits",
+    )
+    promote.add_argument(
+        "--fail-if-not-promoted",
+        action="store_true",
+        help="exit with status 3 when the candidate is not promoted (for CI gates)",
+    )
+    promote.set_defaults(handler=_promote)
     return parser
 
 

@@ -1,17 +1,26 @@
 """Runtime settings, read once from environment variables (the pipeline's knobs live in params.yaml).
 
-| variable               | default                  | meaning                                          |
-|------------------------|--------------------------|--------------------------------------------------|
-| IMDB_SENTIMENT_MODEL   | models/imdb-sentiment    | bundle to serve: a folder path or s3:// URL      |
-| IMDB_SENTIMENT_MAX_TEXT_CHARS | 20000             | longest review text the API accepts (characters) |
-| IMDB_SENTIMENT_MAX_BATCH_SIZE | 256               | most texts one `POST /predict/batch` may carry   |
-| IMDB_SENTIMENT_EXPLAIN_TOP_K  | 10                | n-grams returned each way when `explain=true`    |
-| IMDB_SENTIMENT_SCORING_WORKERS | 1                | processes for batches >= 2,000 texts (load_bundle) |
+| variable                         | default                          | meaning                          |
+|----------------------------------|----------------------------------|----------------------------------|
+| IMDB_SENTIMENT_MODEL             | models/imdb-sentiment            | bundle to serve: a folder, an    |
+|                                  |                                  | s3:// URL or models:/name@alias  |
+| IMDB_SENTIMENT_MAX_TEXT_CHARS    | 20000                            | longest text the API accepts     |
+| IMDB_SENTIMENT_MAX_BATCH_SIZE    | 256                              | most texts in one batch request  |
+| IMDB_SENTIMENT_EXPLAIN_TOP_K     | 10                               | n-grams shown each way (explain) |
+| IMDB_SENTIMENT_SCORING_WORKERS   | 1                                | processes for batches >= 2,000   |
+| IMDB_SENTIMENT_TRACKING          | true                             | log to MLflow, register models   |
+| IMDB_SENTIMENT_STRICT_TRACKING   | false                            | fail if MLflow is unreachable    |
+| IMDB_SENTIMENT_MLFLOW_EXPERIMENT | imdb-sentiment                   | MLflow experiment of the stages  |
+| IMDB_SENTIMENT_REGISTRY_CACHE    | ~/.cache/imdb-sentiment/registry | where models:/ bundles download  |
+
+MLflow's own MLFLOW_TRACKING_URI picks the tracking server and registry; unset, it is
+sqlite:///<project>/mlflow.db (see imdb_sentiment.registry.tracking_uri).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +31,16 @@ class Settings(BaseSettings):
 
     model: str = Field(
         default="models/imdb-sentiment",
-        description="Bundle to load: a local folder or an s3:// URL",
+        description="Bundle to load: a local folder, an s3:// URL or models:/<name>@<alias>",
+    )
+    tracking: bool = Field(default=True, description="Log stage runs to MLflow and register models")
+    strict_tracking: bool = Field(
+        default=False, description="Fail the stage if MLflow is unreachable instead of warning"
+    )
+    mlflow_experiment: str = Field(default="imdb-sentiment", description="MLflow experiment name")
+    registry_cache: Path = Field(
+        default=Path.home() / ".cache" / "imdb-sentiment" / "registry",
+        description="Local cache of bundles downloaded from the model registry",
     )
     # The longest IMDB review has about 13,700 characters; the limit leaves room above that.
     max_text_chars: int = Field(default=20_000, ge=1, description="Longest accepted text")

@@ -11,8 +11,9 @@ from imdb_sentiment.pipeline.export import ExportError
 from imdb_sentiment.pipeline.ingest import ArchiveError
 from imdb_sentiment.pipeline.params import ParamsError
 from imdb_sentiment.pipeline.split import SplitError
+from imdb_sentiment.tracking import TrackingError
 
-EXPECTED_ERRORS = (ArchiveError, BundleError, ExportError, ParamsError, SplitError)
+EXPECTED_ERRORS = (ArchiveError, BundleError, ExportError, ParamsError, SplitError, TrackingError)
 
 
 def run(main: Callable[[], None]) -> None:
