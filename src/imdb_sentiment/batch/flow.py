@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Completed
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from imdb_sentiment.batch import io
 from imdb_sentiment.batch.report import drift_section, label_metrics, merge_profiles, render_html
@@ -265,11 +265,14 @@ def publish(outputs: io.OutputPaths, write_csv: bool) -> list[str]:
 
 
 def make_task_runner(settings: Settings) -> TaskRunner:
-    """A Dask runner when a scheduler address is configured, else a process pool on all cores."""
+    """A Dask runner when a scheduler address is configured, else a process pool (all cores)."""
     if settings.batch_dask_address:
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(address=settings.batch_dask_address)
+    if settings.batch_workers == 1:
+        # One worker gains nothing from a separate process and would pay for starting it.
+        return ThreadPoolTaskRunner(max_workers=1)
     return ProcessPoolTaskRunner(max_workers=settings.batch_workers or None)
 
 
