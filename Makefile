@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help venv pipeline test test-fast lint format clean-venv
+.PHONY: help venv pipeline test test-fast lint format clean-venv batch bench-batch
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,16 @@ test: $(SYNCED) ## Run the whole test suite
 
 test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeline runs)
 	pytest -m "not slow"
+
+BATCH_INPUT ?= data/split/test.parquet
+BATCH_OUTPUT ?= outputs/batch/test/predictions.parquet
+BENCH_BATCH_ROWS ?= 25000 1000000
+
+batch: $(SYNCED) ## Score BATCH_INPUT (default: the test split) into BATCH_OUTPUT with the Prefect flow
+	imdb-sentiment batch --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
+
+bench-batch: $(SYNCED) ## Batch flow reviews/s and peak memory, local and S3 (BENCH_BATCH_ROWS="25000 1000000")
+	nice python bench/batch.py --rows $(BENCH_BATCH_ROWS)
 
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .

@@ -194,6 +194,14 @@ def test_non_text_values_are_rejected(batch_env: Path, tmp_path: Path) -> None:
     assert out["rejects"]["id"].tolist() == ["0", "1", "2"]  # row numbers stand in for ids
     assert out["report"]["drift"]["available"] is False
 
+    # Nulls in a Parquet string column are missing text, like empty CSV fields.
+    strings = tmp_path / "strings.parquet"
+    pd.DataFrame({"text": ["a fine film", None, " \t"]}).to_parquet(strings)
+    _run(input=str(strings), output=str(tmp_path / "strings"))
+    out = read_outputs(tmp_path / "strings")
+    assert out["predictions"]["id"].tolist() == ["0"]
+    assert out["rejects"]["reason"].tolist() == ["missing_text", "empty_text"]
+
 
 def test_bad_input_or_bundle_fails_at_once_with_a_clear_message(
     batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -110,11 +110,21 @@ def plan_input(url: str, chunk_rows: int, columns: dict[str, str | None]) -> io.
     return io.plan_input(url, chunk_rows, **columns)
 
 
+def _is_missing(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT: what CSV empties and Parquet nulls turn into."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and other containers are values, not missing
+        return False
+
+
 def reject_reasons(values: pd.Series) -> np.ndarray:
     """Why each value cannot be scored (None where it can)."""
     reasons = np.full(len(values), None, dtype=object)
     for position, value in enumerate(values.tolist()):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        if _is_missing(value):
             reasons[position] = "missing_text"
         elif not isinstance(value, str):
             reasons[position] = "not_text"
@@ -128,7 +138,7 @@ def _true_labels(values: pd.Series) -> tuple[np.ndarray, int]:
     labels = np.full(len(values), -1, dtype=np.int64)
     unrecognized = 0
     for position, value in enumerate(values.tolist()):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        if _is_missing(value):
             continue
         key = str(int(value)) if isinstance(value, (bool, int, np.integer)) else str(value)
         code = LABEL_VALUES.get(key.strip().lower())

@@ -134,13 +134,13 @@ figure{margin:0}figcaption{font-size:.9rem;margin-bottom:.3rem}
 
 def _bars(reference: Sequence[float] | None, current: Sequence[float], labels: list[str]) -> str:
     """Grouped bar chart (reference grey, this run blue) as inline SVG."""
-    width, height, pad = 300, 160, 20
+    width, height, pad, below = 300, 160, 20, 50
     n = len(current)
     peak = max([*current, *(reference or [])], default=0) or 1
     slot = (width - pad) / max(n, 1)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 30}" '
-        f'viewBox="0 0 {width} {height + 30}" role="img">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + below}" '
+        f'viewBox="0 0 {width} {height + below}" role="img">',
         f'<line x1="{pad}" y1="{height}" x2="{width}" y2="{height}" stroke="#9fb3c8"/>',
     ]
     for i, value in enumerate(current):
@@ -155,9 +155,10 @@ def _bars(reference: Sequence[float] | None, current: Sequence[float], labels: l
                 f"{series[i]:.3f}</title></rect>"
             )
         if n <= 12:
+            cx, cy = x + slot / 2, height + 10
             parts.append(
-                f'<text x="{x + slot / 2:.1f}" y="{height + 14}" font-size="8" text-anchor="middle" '
-                f'fill="#486581">{html.escape(labels[i])}</text>'
+                f'<text x="{cx:.1f}" y="{cy}" font-size="9" text-anchor="end" fill="#486581" '
+                f'transform="rotate(-40 {cx:.1f} {cy})">{html.escape(labels[i])}</text>'
             )
         del value
     parts.append("</svg>")
