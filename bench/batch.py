@@ -153,7 +153,7 @@ def start_moto(env: dict) -> tuple[subprocess.Popen, str]:
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            urllib.request.urlopen(endpoint, timeout=1)  # noqa: S310 - loopback only
+            urllib.request.urlopen(endpoint, timeout=1)
             break
         except OSError:
             time.sleep(0.1)
@@ -184,7 +184,7 @@ def main() -> None:
         moto, endpoint = start_moto(env)
         os.environ.update(
             AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any credentials
             AWS_DEFAULT_REGION="us-east-1",
             AWS_ENDPOINT_URL=endpoint,
         )
