@@ -184,62 +184,35 @@ def _records(handle: Any) -> Iterator[tuple[int, int]]:
 
 
 def _plan_csv(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
-    chunks: list[ChunkSpec] = []
+    spans: list[tuple[int, int, int]] = []  # (first byte, end byte, records) of each chunk
     with fs.open(path, "rb", block_size=8 << 20) as handle:
         records = _records(handle)
         header_span = next(records, None)
         if header_span is None:
             raise InputError(f"{url} is empty: expected a header row naming the columns")
-        handle_header = _read_range(fs, path, *header_span)
-        header = handle_header.removeprefix(b"\xef\xbb\xbf")
+        header = _read_range(fs, path, *header_span).removeprefix(b"\xef\xbb\xbf")
         names = list(pd.read_csv(io.BytesIO(header), nrows=0).columns)
         columns = resolve_columns(names, url, **column_names)
-        rows = 0
-        chunk_start = chunk_rows_seen = None
-        chunk_end = 0
-        for start, end in records:
-            if chunk_start is None:
-                chunk_start, chunk_rows_seen = start, 0
-            chunk_rows_seen += 1
-            chunk_end = end
-            rows += 1
-            if chunk_rows_seen == chunk_rows:
-                chunks.append(
-                    _csv_chunk(
-                        url,
-                        columns,
-                        header,
-                        len(chunks),
-                        rows,
-                        chunk_rows_seen,
-                        chunk_start,
-                        chunk_end,
-                    )
-                )
-                chunk_start = None
-        if chunk_start is not None:
-            chunks.append(
-                _csv_chunk(
-                    url, columns, header, len(chunks), rows, chunk_rows_seen, chunk_start, chunk_end
-                )
-            )
-    return InputPlan(url, "csv", columns, rows, size, chunks)
-
-
-def _csv_chunk(url, columns, header, index, rows_so_far, rows, start, stop) -> ChunkSpec:
+        count = start = stop = 0
+        for record_start, record_stop in records:
+            if count == 0:
+                start = record_start
+            count, stop = count + 1, record_stop
+            if count == chunk_rows:
+                spans.append((start, stop, count))
+                count = 0
+        if count:
+            spans.append((start, stop, count))
     if not header.endswith(b"\n"):
         header += b"\n"
-    return ChunkSpec(
-        index=index,
-        url=url,
-        format="csv",
-        columns=columns,
-        first_row=rows_so_far - rows,
-        rows=rows,
-        start=start,
-        stop=stop,
-        csv_header=header,
-    )
+    chunks = []
+    first_row = 0
+    for index, (start, stop, count) in enumerate(spans):
+        chunks.append(
+            ChunkSpec(index, url, "csv", columns, first_row, count, start, stop, csv_header=header)
+        )
+        first_row += count
+    return InputPlan(url, "csv", columns, first_row, size, chunks)
 
 
 def _read_range(fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int) -> bytes:
