@@ -20,7 +20,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
-.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle bench bench-tradeoff mlflow-ui promote bench-tracking
+.PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle bench bench-tradeoff mlflow-ui promote bench-tracking batch bench-batch
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,15 @@ promote: $(SYNCED) ## Move the `champion` alias to `candidate` if it is better o
 
 bench-tracking: $(SYNCED) ## What MLflow tracking costs a stage and the loader (bench/results/tracking.json)
 	python bench/tracking.py
+BATCH_INPUT ?= data/split/test.parquet
+BATCH_OUTPUT ?= outputs/batch/test/predictions.parquet
+BENCH_BATCH_ROWS ?= 25000 1000000
+
+batch: $(SYNCED) ## Score BATCH_INPUT (default: the test split) into BATCH_OUTPUT with the Prefect flow
+	imdb-sentiment batch --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
+
+bench-batch: $(SYNCED) ## Batch flow reviews/s and peak memory, local and S3 (BENCH_BATCH_ROWS="25000 1000000")
+	nice python bench/batch.py --rows $(BENCH_BATCH_ROWS)
 
 lint: $(SYNCED) ## ruff lint and format check
 	ruff check .

@@ -148,3 +148,12 @@ def mlflow_tracking_server(
         MLFLOW_S3_ENDPOINT_URL=moto_server,
     ) as url:
         yield url
+
+
+def prefect_harness() -> Iterator[str]:
+    """One temporary Prefect API for the whole run (only for tests that ask for it); yields its URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())

@@ -1,0 +1,441 @@
+"""The Prefect batch flow: score a CSV/Parquet file (local or s3://) with the exported bundle.
+
+    plan_input ─► score_chunk × N (process pool on all cores, or a Dask cluster) ─► assemble ─► publish
+
+* ``plan_input`` checks the input and cuts it into chunks; a missing file or text column fails the
+  run at once. ``score_chunk`` reads its own chunk, scores it with the bundle (loaded once per
+  process) and writes a part file to a staging folder; it returns only counts and a profile.
+* ``assemble`` streams the parts into the final Parquet/CSV files and the rejects file, still in
+  staging; ``publish`` moves them into place, the JSON report last. An interrupted run leaves only
+  the hidden staging folder, which the next run clears.
+* I/O tasks retry transient errors with exponential backoff; bad input or a bad bundle does not.
+
+Serving code: this module never imports :mod:`imdb_sentiment.pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import Completed
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+from imdb_sentiment.batch import io
+from imdb_sentiment.batch.report import drift_section, label_metrics, merge_profiles, render_html
+from imdb_sentiment.bundle import BundleError, SentimentModel, load_bundle
+from imdb_sentiment.profile import build_profile
+from imdb_sentiment.settings import Settings
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("predicted_label", pa.string()),
+        ("probability_positive", pa.float64()),
+        ("model_version", pa.string()),
+        ("scored_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
+REJECT_REASONS = ("missing_text", "empty_text", "not_text")
+LABEL_VALUES = {
+    "negative": 0,
+    "neg": 0,
+    "0": 0,
+    "positive": 1,
+    "pos": 1,
+    "1": 1,
+}
+# Errors that another attempt cannot fix: fail the run at once with the message.
+PERMANENT_ERRORS = (io.InputError, BundleError, FileNotFoundError, PermissionError, TypeError)
+
+_models: dict[str, SentimentModel] = {}
+_models_lock = threading.Lock()
+
+
+def cached_model(location: str) -> SentimentModel:
+    """The bundle at ``location``, loaded (and verified) once per process."""
+    with _models_lock:
+        if location not in _models:
+            _models[location] = load_bundle(location)
+        return _models[location]
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition: retry unless the error is one a retry cannot fix."""
+    try:
+        state.result()
+    except PERMANENT_ERRORS:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def _task(**options: Any):
+    return task(cache_policy=NO_CACHE, retry_condition_fn=_transient, **options)
+
+
+@dataclass
+class ChunkSummary:
+    """What a chunk task reports back: counts and a profile, never the rows themselves."""
+
+    index: int
+    rows: int
+    scored: int
+    rejected: dict[str, int]
+    profile: dict[str, Any] | None
+    profile_weights: dict[str, int]
+    confusion: list[list[int]] | None
+    labels_unrecognized: int
+    seconds: float
+    parts: dict[str, str] = field(default_factory=dict)
+
+
+@_task(name="plan-input")
+def plan_input(url: str, chunk_rows: int, columns: dict[str, str | None]) -> io.InputPlan:
+    return io.plan_input(url, chunk_rows, **columns)
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT: what CSV empties and Parquet nulls turn into."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and other containers are values, not missing
+        return False
+
+
+def reject_reasons(values: pd.Series) -> np.ndarray:
+    """Why each value cannot be scored (None where it can)."""
+    reasons = np.full(len(values), None, dtype=object)
+    for position, value in enumerate(values.tolist()):
+        if _is_missing(value):
+            reasons[position] = "missing_text"
+        elif not isinstance(value, str):
+            reasons[position] = "not_text"
+        elif not value.strip():
+            reasons[position] = "empty_text"
+    return reasons
+
+
+def _true_labels(values: pd.Series) -> tuple[np.ndarray, int]:
+    """0/1 per row (-1 where missing or unrecognised) and how many were present but unrecognised."""
+    labels = np.full(len(values), -1, dtype=np.int64)
+    unrecognized = 0
+    for position, value in enumerate(values.tolist()):
+        if _is_missing(value):
+            continue
+        key = str(int(value)) if isinstance(value, (bool, int, np.integer)) else str(value)
+        code = LABEL_VALUES.get(key.strip().lower())
+        if code is None:
+            unrecognized += 1
+        else:
+            labels[position] = code
+    return labels, unrecognized
+
+
+@_task(name="score-chunk")
+def score_chunk(
+    spec: io.ChunkSpec,
+    model_location: str,
+    model_version: str,
+    outputs: io.OutputPaths,
+    scored_at: datetime,
+    oov_sample_every: int,
+) -> ChunkSummary:
+    started = time.perf_counter()
+    model = cached_model(model_location)
+    if model.version != model_version:
+        raise BundleError(
+            f"{model_location} changed during the run ({model_version} -> {model.version})"
+        )
+    frame = io.read_chunk(spec)
+    columns = spec.columns
+    reasons = reject_reasons(frame[columns.text])
+    ok = pd.isna(pd.Series(reasons)).to_numpy()
+    if columns.id is not None:
+        ids = frame[columns.id].map(lambda v: None if pd.isna(v) else str(v)).to_numpy(object)
+    else:
+        ids = frame.index.astype(str).to_numpy(object)
+    texts = frame[columns.text].to_numpy(object)[ok].tolist()
+    probabilities = model.predict_proba(texts)
+    predicted = model.labels_for(probabilities)
+
+    rows = frame.index.to_numpy()[ok]
+    oov = np.full(len(texts), np.nan)
+    sampled = rows % oov_sample_every == 0
+    if sampled.any():
+        oov[sampled] = model.oov_rates([t for t, s in zip(texts, sampled, strict=True) if s])
+    reference = model.manifest.get("reference_profile")
+    profile = None
+    if reference and texts:
+        profile = build_profile(texts, probabilities, oov, model.threshold, reference=reference)
+    weights = {
+        "rows": len(texts),
+        "text_length": len(texts),
+        "score": len(texts),
+        "oov_rate": int(np.count_nonzero(~np.isnan(oov))),
+    }
+
+    confusion = None
+    unrecognized = 0
+    if columns.label is not None:
+        truth, unrecognized = _true_labels(frame[columns.label])
+        truth = truth[ok]
+        known = truth >= 0
+        guess = (probabilities >= model.threshold).astype(np.int64)
+        counts = np.bincount(truth[known] * 2 + guess[known], minlength=4)
+        confusion = counts.reshape(2, 2).tolist()
+
+    predictions = pa.table(
+        {
+            "id": pa.array(ids[ok].tolist(), pa.string()),
+            "predicted_label": pa.array(predicted, pa.string()),
+            "probability_positive": pa.array(probabilities, pa.float64()),
+            "model_version": pa.array([model.version] * len(texts), pa.string()),
+            "scored_at": pa.array([scored_at] * len(texts), pa.timestamp("us", tz="UTC")),
+        },
+        schema=PREDICTION_SCHEMA,
+    )
+    rejects = pa.table(
+        {
+            "row": pa.array(frame.index.to_numpy()[~ok], pa.int64()),
+            "id": pa.array(ids[~ok].tolist(), pa.string()),
+            "reason": pa.array(reasons[~ok].tolist(), pa.string()),
+        },
+        schema=REJECT_SCHEMA,
+    )
+    parts = {
+        "predictions": outputs.part("predictions", spec.index),
+        "rejects": outputs.part("rejects", spec.index),
+    }
+    io.write_table(predictions, parts["predictions"])
+    io.write_table(rejects, parts["rejects"])
+    return ChunkSummary(
+        index=spec.index,
+        rows=spec.rows,
+        scored=len(texts),
+        rejected={r: int(np.count_nonzero(reasons == r)) for r in REJECT_REASONS},
+        profile=profile,
+        profile_weights=weights,
+        confusion=confusion,
+        labels_unrecognized=unrecognized,
+        seconds=time.perf_counter() - started,
+        parts=parts,
+    )
+
+
+@_task(name="assemble-outputs")
+def assemble(summaries: list[ChunkSummary], outputs: io.OutputPaths, write_csv: bool) -> int:
+    ordered = sorted(summaries, key=lambda s: s.index)
+    rows = io.concatenate_parts(
+        [s.parts["predictions"] for s in ordered],
+        PREDICTION_SCHEMA,
+        outputs.staged(outputs.predictions),
+        outputs.staged(outputs.csv) if write_csv else None,
+    )
+    io.concatenate_parts(
+        [s.parts["rejects"] for s in ordered], REJECT_SCHEMA, outputs.staged(outputs.rejects)
+    )
+    return rows
+
+
+@_task(name="write-report")
+def write_report(report: dict[str, Any], outputs: io.OutputPaths) -> None:
+    io.write_bytes(render_html(report).encode(), outputs.staged(outputs.report_html))
+    io.write_bytes(
+        json.dumps(report, indent=2, default=str).encode(), outputs.staged(outputs.report_json)
+    )
+
+
+@_task(name="publish-outputs")
+def publish(outputs: io.OutputPaths, write_csv: bool) -> list[str]:
+    # The JSON report goes last: when it is there, the rest of the run's files are too.
+    finals = [outputs.predictions, *([outputs.csv] if write_csv else [])]
+    finals += [outputs.rejects, outputs.report_html, outputs.report_json]
+    for final in finals:
+        io.commit(outputs.staged(final), final)
+    io.remove_tree(outputs.staging)
+    return finals
+
+
+def make_task_runner(settings: Settings) -> TaskRunner:
+    """A Dask runner when a scheduler address is configured, else a process pool (all cores)."""
+    if settings.batch_dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=settings.batch_dask_address)
+    if settings.batch_workers == 1:
+        # One worker gains nothing from a separate process and would pay for starting it.
+        return ThreadPoolTaskRunner(max_workers=1)
+    return ProcessPoolTaskRunner(max_workers=settings.batch_workers or None)
+
+
+@contextmanager
+def _workers_share_this_api() -> Iterator[None]:
+    """Point worker processes at this run's Prefect API.
+
+    Without a configured server, each process would otherwise start its own temporary server
+    (a minute each on a busy machine) and its task runs would not show under this flow run.
+    """
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield
+
+
+def _backoff(settings: Settings) -> list[float]:
+    return [settings.batch_retry_delay_seconds * 2**n for n in range(settings.batch_retries)]
+
+
+@flow(name="imdb-sentiment-batch", log_prints=True)
+def batch_predict(
+    input: str,
+    output: str,
+    model: str | None = None,
+    write_csv: bool = False,
+    chunk_rows: int | None = None,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    label_column: str | None = None,
+) -> Any:
+    """Score ``input`` into ``output`` (a *.parquet file or a folder), with a monitoring report."""
+    settings = Settings()
+    started = time.perf_counter()
+    scored_at = datetime.now(UTC).replace(microsecond=0)
+    location = model or settings.model
+    # Load here first: an unreadable bundle fails the run before any work is scheduled.
+    bundle = cached_model(location)
+    retry = {"retries": settings.batch_retries, "retry_delay_seconds": _backoff(settings)}
+    plan = plan_input.with_options(**retry)(
+        input,
+        chunk_rows or settings.batch_chunk_rows,
+        {"text": text_column, "id": id_column, "label": label_column},
+    )
+    outputs = io.OutputPaths.for_output(output)
+    io.remove_tree(outputs.staging)  # what an interrupted earlier run left behind
+    runner = make_task_runner(settings)
+    with _workers_share_this_api(), runner:
+        futures = [
+            runner.submit(
+                score_chunk.with_options(**retry),
+                {
+                    "spec": spec,
+                    "model_location": location,
+                    "model_version": bundle.version,
+                    "outputs": outputs,
+                    "scored_at": scored_at,
+                    "oov_sample_every": settings.batch_oov_sample_every,
+                },
+            )
+            for spec in plan.chunks
+        ]
+        summaries = [future.result() for future in futures]
+    written = assemble.with_options(**retry)(summaries, outputs, write_csv)
+
+    rejected = {
+        reason: sum(s.rejected.get(reason, 0) for s in summaries) for reason in REJECT_REASONS
+    }
+    scored = sum(s.scored for s in summaries)
+    if written != scored or scored + sum(rejected.values()) != plan.rows:
+        raise RuntimeError(
+            f"row accounting failed: {plan.rows} input rows, {scored} scored "
+            f"({written} written), {sum(rejected.values())} rejected"
+        )
+    reference = bundle.manifest.get("reference_profile")
+    profile = merge_profiles((s.profile, s.profile_weights) for s in summaries if s.profile)
+    drift_info = drift_section(
+        reference,
+        profile,
+        settings.drift_psi_threshold,
+        settings.drift_positive_rate_threshold,
+    )
+    confusion = None
+    if plan.columns.label is not None:
+        confusion = np.sum([s.confusion for s in summaries], axis=0).tolist() if summaries else None
+    seconds = time.perf_counter() - started
+    report = {
+        "run": {
+            "input": input,
+            "output": outputs.predictions,
+            "format": plan.format,
+            "input_bytes": plan.bytes,
+            "columns": {
+                "text": plan.columns.text,
+                "id": plan.columns.id,
+                "label": plan.columns.label,
+            },
+            "model": {"name": bundle.name, "version": bundle.version, "source": location},
+            "scored_at": scored_at.isoformat(),
+            "seconds": round(seconds, 3),
+            "rows_per_second": round(plan.rows / seconds, 1) if seconds else None,
+            "chunks": len(plan.chunks),
+            "chunk_rows": chunk_rows or settings.batch_chunk_rows,
+            "task_runner": type(runner).__name__,
+            "oov_sample_every": settings.batch_oov_sample_every,
+        },
+        "counts": {
+            "input_rows": plan.rows,
+            "scored": scored,
+            "rejected": sum(rejected.values()),
+            "rejected_by_reason": rejected,
+            "labels_unrecognized": sum(s.labels_unrecognized for s in summaries),
+        },
+        "profile": profile or None,
+        "reference_profile": reference,
+        "drift": drift_info,
+        "label_metrics": label_metrics(confusion),
+        "files": {
+            "predictions": outputs.predictions,
+            "csv": outputs.csv if write_csv else None,
+            "rejects": outputs.rejects,
+            "report_html": outputs.report_html,
+            "report_json": outputs.report_json,
+        },
+    }
+    write_report.with_options(**retry)(report, outputs)
+    publish.with_options(**retry)(outputs, write_csv)
+    summary = summarize(report)
+    print(summary["message"])
+    return Completed(message=summary["message"], data=summary)
+
+
+def summarize(report: dict[str, Any]) -> dict[str, Any]:
+    """The run summary: counts, drift flag and where the files are, with a one-line message."""
+    counts, drift_info = report["counts"], report["drift"]
+    message = (
+        f"scored {counts['scored']} of {counts['input_rows']} rows "
+        f"({counts['rejected']} rejected) in {report['run']['seconds']:.1f} s"
+    )
+    if drift_info["flag"]:
+        message += "; DRIFT over threshold: " + ", ".join(drift_info["drifted"])
+    metrics = report.get("label_metrics")
+    if metrics:
+        message += f"; accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f}"
+    return {
+        "message": message,
+        "counts": counts,
+        "drift": drift_info,
+        "label_metrics": metrics,
+        "files": report["files"],
+        "model_version": report["run"]["model"]["version"],
+        "seconds": report["run"]["seconds"],
+    }

@@ -1,0 +1,361 @@
+"""Chunked input and all-or-nothing output for the batch flow, for local paths and s3:// URLs alike.
+
+Everything goes through fsspec (s3fs for ``s3://``; endpoint and credentials come from the usual
+AWS settings such as ``AWS_ENDPOINT_URL``), so tests against a moto server run the production path.
+
+Input is split into *chunk specs* before anything is scored: a Parquet chunk is a row range, a CSV
+chunk a byte range that starts and ends on record boundaries (found by a quote-aware scan, so
+reviews with quoted newlines stay whole). Any worker, local or on a Dask cluster, reads its own
+chunk from the source, so neither the flow nor a worker ever holds more than a chunk of text.
+
+Output files are first written under a hidden temporary folder beside the destination and only
+then moved into place (a rename on disk, a server-side copy on S3): a reader never sees a partial
+file where a complete one is expected.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TEXT_COLUMNS = ("review", "text")
+ID_COLUMNS = ("id", "review_id")
+LABEL_COLUMNS = ("sentiment", "label")
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class InputError(ValueError):
+    """The input cannot be scored as given (missing file, unknown format, missing column)."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input columns hold the text, the optional id and the optional true label."""
+
+    text: str
+    id: str | None = None
+    label: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name in (self.text, self.id, self.label) if name is not None]
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """Where one chunk lives in the input: rows [start, stop) of a Parquet file or bytes of a CSV."""
+
+    index: int
+    url: str
+    format: str
+    columns: Columns
+    first_row: int
+    rows: int
+    start: int
+    stop: int
+    csv_header: bytes = b""
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    url: str
+    format: str
+    columns: Columns
+    rows: int
+    bytes: int
+    chunks: list[ChunkSpec] = field(default_factory=list)
+
+
+def url_to_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    return fsspec.core.url_to_fs(url)
+
+
+def input_format(url: str) -> str:
+    suffix = posixpath.splitext(url.split("?", 1)[0])[1].lower()
+    if suffix not in FORMATS:
+        raise InputError(
+            f"cannot tell the format of {url}: name it *.csv or *.parquet "
+            f"(got {suffix or 'no extension'!r})"
+        )
+    return FORMATS[suffix]
+
+
+def resolve_columns(
+    available: Sequence[str],
+    url: str,
+    text: str | None = None,
+    id: str | None = None,
+    label: str | None = None,
+) -> Columns:
+    """Pick the text/id/label columns: the names given, else the first known name present."""
+    present = set(available)
+
+    def choose(role: str, given: str | None, candidates: tuple[str, ...], required: bool):
+        if given is not None:
+            if given not in present:
+                raise InputError(
+                    f"{url} has no {role} column {given!r}; its columns are {sorted(present)}"
+                )
+            return given
+        found = next((name for name in candidates if name in present), None)
+        if found is None and required:
+            raise InputError(
+                f"{url} has no review text column: expected one of {list(candidates)} "
+                f"(or pass --text-column); its columns are {sorted(present)}"
+            )
+        return found
+
+    return Columns(
+        text=choose("text", text, TEXT_COLUMNS, required=True),
+        id=choose("id", id, ID_COLUMNS, required=False),
+        label=choose("label", label, LABEL_COLUMNS, required=False),
+    )
+
+
+def plan_input(url: str, chunk_rows: int, **column_names: str | None) -> InputPlan:
+    """Check the input exists and has a text column, and cut it into chunks of ``chunk_rows``."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    fmt = input_format(url)
+    fs, path = url_to_fs(url)
+    if not fs.isfile(path):
+        raise InputError(f"input {url} does not exist (or is not a file)")
+    size = int(fs.size(path))
+    if fmt == "parquet":
+        return _plan_parquet(url, fs, path, size, chunk_rows, column_names)
+    return _plan_csv(url, fs, path, size, chunk_rows, column_names)
+
+
+def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
+    with fs.open(path, "rb") as handle:
+        try:
+            metadata = pq.ParquetFile(handle).metadata
+        except pa.ArrowInvalid as error:
+            raise InputError(f"{url} is not a readable Parquet file: {error}") from error
+        names = metadata.schema.to_arrow_schema().names
+    columns = resolve_columns(names, url, **column_names)
+    rows = metadata.num_rows
+    chunks = [
+        ChunkSpec(
+            index=i,
+            url=url,
+            format="parquet",
+            columns=columns,
+            first_row=start,
+            rows=min(chunk_rows, rows - start),
+            start=start,
+            stop=min(start + chunk_rows, rows),
+        )
+        for i, start in enumerate(range(0, rows, chunk_rows))
+    ]
+    return InputPlan(url, "parquet", columns, rows, size, chunks)
+
+
+def _records(handle: Any) -> Iterator[tuple[int, int]]:
+    """(start offset, end offset) of each CSV record; a newline inside quotes does not end one.
+
+    RFC 4180 escapes a quote by doubling it, so a record is complete exactly when the number of
+    quote characters seen since its start is even. Blank lines are skipped, as pandas does.
+    """
+    offset = 0
+    start = 0
+    quotes = 0
+    for line in handle:
+        if quotes == 0 and line.strip(b"\r\n") == b"":
+            offset += len(line)
+            start = offset
+            continue
+        quotes += line.count(b'"')
+        offset += len(line)
+        if quotes % 2 == 0:
+            yield start, offset
+            start = offset
+            quotes = 0
+    if offset > start:
+        yield start, offset
+
+
+def _plan_csv(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
+    spans: list[tuple[int, int, int]] = []  # (first byte, end byte, records) of each chunk
+    with fs.open(path, "rb", block_size=8 << 20) as handle:
+        records = _records(handle)
+        header_span = next(records, None)
+        if header_span is None:
+            raise InputError(f"{url} is empty: expected a header row naming the columns")
+        header = _read_range(fs, path, *header_span).removeprefix(b"\xef\xbb\xbf")
+        names = list(pd.read_csv(io.BytesIO(header), nrows=0).columns)
+        columns = resolve_columns(names, url, **column_names)
+        count = start = stop = 0
+        for record_start, record_stop in records:
+            if count == 0:
+                start = record_start
+            count, stop = count + 1, record_stop
+            if count == chunk_rows:
+                spans.append((start, stop, count))
+                count = 0
+        if count:
+            spans.append((start, stop, count))
+    if not header.endswith(b"\n"):
+        header += b"\n"
+    chunks = []
+    first_row = 0
+    for index, (start, stop, count) in enumerate(spans):
+        chunks.append(
+            ChunkSpec(index, url, "csv", columns, first_row, count, start, stop, csv_header=header)
+        )
+        first_row += count
+    return InputPlan(url, "csv", columns, first_row, size, chunks)
+
+
+def _read_range(fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int) -> bytes:
+    with fs.open(path, "rb") as handle:
+        handle.seek(start)
+        return handle.read(stop - start)
+
+
+def read_chunk(spec: ChunkSpec) -> pd.DataFrame:
+    """The chunk's text/id/label columns, as objects, in input order (index = input row number)."""
+    fs, path = url_to_fs(spec.url)
+    wanted = spec.columns.names
+    if spec.format == "parquet":
+        with fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            frame = _read_parquet_rows(parquet, wanted, spec.start, spec.stop)
+    else:
+        data = spec.csv_header + _read_range(fs, path, spec.start, spec.stop)
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            usecols=wanted,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+        )
+    if len(frame) != spec.rows:
+        raise InputError(
+            f"{spec.url}: chunk {spec.index} should hold {spec.rows} rows but {len(frame)} were "
+            "read; the file changed while it was being scored"
+        )
+    frame.index = pd.RangeIndex(spec.first_row, spec.first_row + spec.rows)
+    return frame
+
+
+def _read_parquet_rows(parquet: pq.ParquetFile, columns: list[str], start: int, stop: int):
+    """Rows [start, stop) reading only the row groups that overlap them."""
+    tables = []
+    first = 0
+    for group in range(parquet.metadata.num_row_groups):
+        count = parquet.metadata.row_group(group).num_rows
+        last = first + count
+        if last > start and first < stop:
+            table = parquet.read_row_group(group, columns=columns)
+            tables.append(table.slice(max(start - first, 0), min(stop, last) - max(start, first)))
+        first = last
+        if first >= stop:
+            break
+    table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
+    return table.to_pandas(types_mapper=None).astype(object)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where one run's files go. ``output`` is a ``*.parquet`` file or a folder/prefix."""
+
+    predictions: str
+    csv: str
+    rejects: str
+    report_json: str
+    report_html: str
+    staging: str
+
+    @classmethod
+    def for_output(cls, output: str) -> OutputPaths:
+        output = output.rstrip("/")
+        if output.lower().endswith(".parquet"):
+            folder, name = posixpath.split(output)
+            stem = name[: -len(".parquet")]
+        else:
+            folder, stem = output, "predictions"
+        join = (lambda name: f"{folder}/{name}") if folder else (lambda name: name)
+        return cls(
+            predictions=join(f"{stem}.parquet"),
+            csv=join(f"{stem}.csv"),
+            rejects=join(f"{stem}.rejects.parquet"),
+            report_json=join(f"{stem}.report.json"),
+            report_html=join(f"{stem}.report.html"),
+            staging=join(f".{stem}.staging"),
+        )
+
+    def staged(self, final: str) -> str:
+        return f"{self.staging}/{posixpath.basename(final)}"
+
+    def part(self, kind: str, index: int) -> str:
+        return f"{self.staging}/{kind}/part-{index:06d}.parquet"
+
+
+def remove_tree(url: str) -> None:
+    fs, path = url_to_fs(url)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def write_table(table: pa.Table, url: str) -> None:
+    fs, path = url_to_fs(url)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    with fs.open(path, "wb") as handle:
+        pq.write_table(table, handle)
+
+
+def write_bytes(data: bytes, url: str) -> None:
+    fs, path = url_to_fs(url)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    with fs.open(path, "wb") as handle:
+        handle.write(data)
+
+
+def concatenate_parts(
+    part_urls: Sequence[str], schema: pa.Schema, parquet_url: str, csv_url: str | None = None
+) -> int:
+    """Stream part files, in order, into one Parquet file (one row group per part) and maybe CSV."""
+    import pyarrow.csv as pacsv
+
+    fs, path = url_to_fs(parquet_url)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    rows = 0
+    csv_handle = csv_writer = None
+    with fs.open(path, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
+        if csv_url is not None:
+            csv_fs, csv_path = url_to_fs(csv_url)
+            csv_handle = csv_fs.open(csv_path, "wb")
+            csv_writer = pacsv.CSVWriter(csv_handle, schema)
+        try:
+            for url in part_urls:
+                part_fs, part_path = url_to_fs(url)
+                with part_fs.open(part_path, "rb") as part:
+                    table = pq.read_table(part).cast(schema)
+                writer.write_table(table)
+                if csv_writer is not None:
+                    csv_writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if csv_writer is not None:
+                csv_writer.close()
+                csv_handle.close()
+    return rows
+
+
+def commit(staged_url: str, final_url: str) -> None:
+    """Move a finished file into place: a rename on local disk, a server-side copy on S3."""
+    fs, staged = url_to_fs(staged_url)
+    _, final = url_to_fs(final_url)
+    fs.mv(staged, final)

@@ -1,0 +1,110 @@
+"""Chunk planning and reading: every row comes back exactly once, in order, whatever the format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from imdb_sentiment.batch import io
+
+TRICKY_TEXTS = [
+    'He said "wow", then left.',
+    "line one\nline two, still the same review",
+    "",
+    "plain",
+    '"quoted at both ends"',
+    "trailing newline\n",
+    "comma, comma, comma",
+]
+
+
+def _frame(rows: int) -> pd.DataFrame:
+    texts = [TRICKY_TEXTS[i % len(TRICKY_TEXTS)] + f" #{i}" for i in range(rows)]
+    return pd.DataFrame({"id": [f"r{i}" for i in range(rows)], "review": texts})
+
+
+def _read_all(plan: io.InputPlan) -> pd.DataFrame:
+    return pd.concat([io.read_chunk(spec) for spec in plan.chunks])
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7, 50])
+def test_csv_chunks_cover_every_record_once_even_with_quoted_newlines(
+    tmp_path: Path, chunk_rows: int
+) -> None:
+    frame = _frame(23)
+    path = tmp_path / "reviews.csv"
+    frame.to_csv(path, index=False)
+    plan = io.plan_input(str(path), chunk_rows)
+    assert plan.rows == 23
+    assert [spec.rows for spec in plan.chunks] == [
+        min(chunk_rows, 23 - start) for start in range(0, 23, chunk_rows)
+    ]
+    back = _read_all(plan)
+    assert back.index.tolist() == list(range(23))
+    assert back["review"].tolist() == frame["review"].tolist()
+    assert back["id"].tolist() == frame["id"].tolist()
+
+
+def test_csv_with_crlf_blank_lines_and_bom_matches_pandas(tmp_path: Path) -> None:
+    path = tmp_path / "windows.csv"
+    path.write_bytes(
+        b'\xef\xbb\xbfid,text\r\n1,"first\r\nreview"\r\n\r\n2,second\r\n3,"a ""quote"""\r\n'
+    )
+    plan = io.plan_input(str(path), 2)
+    assert plan.columns == io.Columns(text="text", id="id")
+    back = _read_all(plan)
+    assert back["text"].tolist() == ["first\r\nreview", "second", 'a "quote"']
+    assert back["id"].tolist() == ["1", "2", "3"]
+
+
+def test_parquet_chunks_span_row_groups(tmp_path: Path) -> None:
+    frame = _frame(40)
+    path = tmp_path / "reviews.parquet"
+    pq.write_table(pa.Table.from_pandas(frame), path, row_group_size=6)
+    plan = io.plan_input(str(path), 9)
+    assert plan.rows == 40 and len(plan.chunks) == 5
+    back = _read_all(plan)
+    assert back.index.tolist() == list(range(40))
+    assert back["review"].tolist() == frame["review"].tolist()
+
+
+def test_kaggle_and_pipeline_column_names_are_recognised() -> None:
+    kaggle = io.resolve_columns(["review", "sentiment"], "x.csv")
+    assert kaggle == io.Columns(text="review", id=None, label="sentiment")
+    split = io.resolve_columns(["review_id", "text", "label", "rating"], "x.parquet")
+    assert split == io.Columns(text="text", id="review_id", label="label")
+
+
+def test_missing_text_column_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "no_text.csv"
+    pd.DataFrame({"id": [1], "body": ["hello"]}).to_csv(path, index=False)
+    with pytest.raises(io.InputError, match=r"no review text column.*'body'"):
+        io.plan_input(str(path), 10)
+    with pytest.raises(io.InputError, match="no text column 'comment'"):
+        io.plan_input(str(path), 10, text="comment")
+
+
+def test_missing_input_and_unknown_format_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(io.InputError, match="does not exist"):
+        io.plan_input(str(tmp_path / "absent.csv"), 10)
+    (tmp_path / "reviews.txt").write_text("hello\n")
+    with pytest.raises(io.InputError, match=r"name it \*\.csv or \*\.parquet"):
+        io.plan_input(str(tmp_path / "reviews.txt"), 10)
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(io.InputError, match="not a readable Parquet file"):
+        io.plan_input(str(tmp_path / "broken.parquet"), 10)
+
+
+def test_output_paths_for_a_file_and_for_a_folder() -> None:
+    as_file = io.OutputPaths.for_output("s3://bucket/run/scores.parquet")
+    assert as_file.predictions == "s3://bucket/run/scores.parquet"
+    assert as_file.rejects == "s3://bucket/run/scores.rejects.parquet"
+    assert as_file.report_json == "s3://bucket/run/scores.report.json"
+    assert as_file.staging == "s3://bucket/run/.scores.staging"
+    as_folder = io.OutputPaths.for_output("out/")
+    assert as_folder.predictions == "out/predictions.parquet"
+    assert as_folder.report_html == "out/predictions.report.html"

@@ -1,0 +1,122 @@
+"""The batch flow against a real moto_server over loopback: s3:// in, out and model; flaky S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import s3fs
+from batch_support import FlakyS3Proxy, list_keys, reviews_frame, upload_folder
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+COLUMNS = ["id", "predicted_label", "probability_positive", "model_version"]
+
+
+@pytest.fixture
+def batch_env(monkeypatch: pytest.MonkeyPatch, small_bundle: Path) -> Path:
+    monkeypatch.setenv("IMDB_SENTIMENT_MODEL", str(small_bundle))
+    monkeypatch.setenv("IMDB_SENTIMENT_BATCH_WORKERS", "1")
+    monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRY_DELAY_SECONDS", "0.1")
+    return small_bundle
+
+
+@pytest.fixture
+def fresh_s3fs():
+    # fsspec caches filesystems by arguments, not by environment: start each test clean.
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_s3_input_output_and_model_match_a_local_run(
+    batch_env: Path,
+    sample_pipeline: Path,
+    moto_server: str,
+    s3_bucket: str,
+    fresh_s3fs: None,
+    tmp_path: Path,
+) -> None:
+    import boto3
+
+    from imdb_sentiment.batch.flow import batch_predict
+
+    frame = reviews_frame(sample_pipeline / "data" / "split" / "test.parquet")
+    local_input = tmp_path / "reviews.csv"
+    frame.to_csv(local_input, index=False)
+    client = boto3.client("s3", endpoint_url=moto_server)
+    client.upload_file(str(local_input), s3_bucket, "in/reviews.csv")
+    model_url = upload_folder(batch_env, s3_bucket, "models/imdb-sentiment", moto_server)
+
+    summary = batch_predict(
+        input=f"s3://{s3_bucket}/in/reviews.csv",
+        output=f"s3://{s3_bucket}/out/scores.parquet",
+        model=model_url,
+        chunk_rows=16,
+        write_csv=True,
+    )
+    batch_predict(input=str(local_input), output=str(tmp_path / "local"), chunk_rows=16)
+
+    keys = list_keys(s3_bucket, moto_server)
+    assert [k for k in keys if k.startswith("out/")] == [
+        "out/scores.csv",
+        "out/scores.parquet",
+        "out/scores.rejects.parquet",
+        "out/scores.report.html",
+        "out/scores.report.json",
+    ]  # and nothing left in the staging prefix
+    remote = pd.read_parquet(f"s3://{s3_bucket}/out/scores.parquet")
+    local = pd.read_parquet(tmp_path / "local" / "predictions.parquet")
+    pd.testing.assert_frame_equal(remote[COLUMNS], local[COLUMNS])
+    assert summary["counts"]["scored"] == len(frame)
+    assert summary["files"]["report_json"] == f"s3://{s3_bucket}/out/scores.report.json"
+
+
+def test_transient_s3_errors_are_retried_by_the_flow(
+    batch_env: Path,
+    sample_pipeline: Path,
+    moto_server: str,
+    s3_bucket: str,
+    fresh_s3fs: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    from imdb_sentiment.batch.flow import batch_predict
+
+    frame = reviews_frame(sample_pipeline / "data" / "split" / "test.parquet")
+    source = tmp_path / "reviews.parquet"
+    frame.to_parquet(source)
+    boto3.client("s3", endpoint_url=moto_server).upload_file(
+        str(source), s3_bucket, "in/reviews.parquet"
+    )
+    # Let the task retries, not botocore's own, deal with the errors.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+    with FlakyS3Proxy(moto_server, "in/reviews.parquet", failures=2) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRIES", "0")
+        s3fs.S3FileSystem.clear_instance_cache()
+        with pytest.raises(OSError, match=r"ServiceUnavailable|503|injected"):
+            batch_predict(
+                input=f"s3://{s3_bucket}/in/reviews.parquet", output=str(tmp_path / "no-retry")
+            )
+        assert proxy.failed == 1
+        assert not (tmp_path / "no-retry" / "predictions.parquet").exists()
+
+        proxy.remaining = 2
+        monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRIES", "3")
+        s3fs.S3FileSystem.clear_instance_cache()
+        summary = batch_predict(
+            input=f"s3://{s3_bucket}/in/reviews.parquet",
+            output=f"s3://{s3_bucket}/out/",
+            chunk_rows=16,
+        )
+        assert proxy.failed == 3
+    assert summary["counts"]["scored"] == len(frame)
+    scores = pd.read_parquet(
+        f"s3://{s3_bucket}/out/predictions.parquet",
+        storage_options={"client_kwargs": {"endpoint_url": moto_server}},
+    )
+    assert scores["id"].tolist() == frame["id"].tolist()
