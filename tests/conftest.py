@@ -150,6 +150,7 @@ def mlflow_tracking_server(
         yield url
 
 
+@pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[str]:
     """One temporary Prefect API for the whole run (only for tests that ask for it); yields its URL."""
     from prefect.settings import PREFECT_API_URL
