@@ -41,6 +41,14 @@ class Repo:
             raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout + result.stderr
 
+    def json(self, *args: str) -> object:
+        """A command's JSON output (stdout only: DVC may warn on stderr)."""
+        result = subprocess.run(
+            args, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
     def ran(self, output: str) -> list[str]:
         return re.findall(r"Running stage '(\w+)'", output)
 
@@ -73,10 +81,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory, sample_archive: Path) -> Iter
 def test_repro_builds_a_loadable_bundle_and_declared_metrics(repo: Repo) -> None:
     model = load_bundle(repo.path / "models" / "imdb-sentiment")
     assert model.predict_proba(["a fine film"]).shape == (1,)
-    metrics = json.loads(repo.run("dvc", "metrics", "show", "--json"))
+    metrics = repo.json("dvc", "metrics", "show", "--json")
     values = metrics[""]["data"]["metrics/metrics.json"]["data"]
     assert set(values) == {"val", "test"} and 0 <= values["test"]["accuracy"] <= 1
-    plots = json.loads(repo.run("dvc", "plots", "show", "--json"))
+    plots = repo.json("dvc", "plots", "show", "--json")
     assert {"ROC curve", "Precision-recall curve", "Confusion matrix (test)"} <= set(plots["data"])
     artifacts = yaml.safe_load((repo.path / "dvc.yaml").read_text())["artifacts"]
     assert artifacts["imdb-sentiment"]["path"] == "models/imdb-sentiment"
@@ -113,7 +121,7 @@ def test_experiments_and_a_queued_sweep(repo: Repo) -> None:
     repo.run("dvc", "exp", "run", "--run-all", "-j", "1")
     status = repo.run("dvc", "queue", "status")
     assert "Failed" not in status, status
-    table = json.loads(repo.run("dvc", "exp", "show", "--json"))
+    table = repo.json("dvc", "exp", "show", "--json")
     experiments = [exp for commit in table for exp in (commit.get("experiments") or [])]
     values = sorted(
         exp["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["C"] for exp in experiments
