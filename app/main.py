@@ -7,6 +7,7 @@ message. It never imports training code.
 Run it with ``imdb-sentiment serve`` (or ``make serve``); ``app`` below is what uvicorn imports.
 """
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.error("cannot start: the model bundle is unusable: %s", error)
             raise
         model.feature_names()  # built once here, so the first explain request is not slow
+        # The model holds about a million long-lived Python objects (n-gram names, the token
+        # table); leaving them out of garbage collection removes ~100 ms pauses from the tail.
+        gc.freeze()
         state.model = model
         state.batcher = MicroBatcher(model.predict_proba, on_batch=metrics.batch_sizes.observe)
         metrics.model_info.labels(model.name, model.version).set(1)

@@ -194,10 +194,14 @@ def _score_chunk(texts: list[str]) -> np.ndarray:
 def _positive_probability(pipeline: Any, texts: list[str]) -> np.ndarray:
     """sigmoid(features @ coef + intercept): what LogisticRegression.predict_proba computes,
     without its per-call input validation (about half of a single review's latency)."""
-    features = pipeline[:-1].transform(texts)
     classifier = pipeline[-1]
-    scores = features @ np.asarray(classifier.coef_).T + classifier.intercept_
-    return expit(scores[:, 0])
+    coef = np.asarray(classifier.coef_)
+    vectorizer = pipeline[0]
+    if len(pipeline) == 2 and hasattr(vectorizer, "linear_scores"):
+        scores = vectorizer.linear_scores(texts, coef[0])
+    else:
+        scores = (pipeline[:-1].transform(texts) @ coef.T)[:, 0]
+    return expit(scores + classifier.intercept_[0])
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:
