@@ -26,6 +26,7 @@ FEATURES = Path("data/features")
 VECTORIZER = FEATURES / "vectorizer"
 TRAIN_METRICS = Path("metrics/train/metrics.json")
 CLASSIFIER = Path("data/train/classifier")
+SELECTION = Path("data/train/selection")
 SPLITS = Path("data/split")
 METRICS = Path("metrics/metrics.json")
 PLOTS = Path("metrics/plots")
@@ -36,12 +37,16 @@ ERROR_ANALYSIS = Path("metrics/error_analysis.md")
 
 def main() -> None:
     params = load_section("evaluate", EvaluateParams)
-    classifier = load_saved_classifier(CLASSIFIER)
     vectorizer = load_vectorizer(VECTORIZER)
-    model = compose(vectorizer, classifier)
+    # Validation is scored by the model fitted without it; test by the model that is exported.
+    classifiers = {
+        "val": load_saved_classifier(SELECTION),
+        "test": load_saved_classifier(CLASSIFIER),
+    }
     results, short_results = {}, {}
     mistakes = []
-    for split in ("val", "test"):
+    for split, classifier in classifiers.items():
+        model = compose(vectorizer, classifier)
         features, labels = load_features(FEATURES / f"{split}.npz")
         probabilities = classifier.predict_proba(features)[:, 1]
         results[split] = classification_metrics(labels, probabilities, params.threshold)
@@ -70,7 +75,7 @@ def main() -> None:
     write_json(METRICS, results)
     write_json(SHORT_METRICS, short_results)
     ngrams = top_ngrams(
-        vectorizer.get_feature_names_out(), classifier.coef_.ravel(), params.top_ngrams
+        vectorizer.get_feature_names_out(), classifiers["test"].coef_.ravel(), params.top_ngrams
     )
     summary = {**results, **{f"{k} (short)": v for k, v in short_results.items()}}
     write_bytes(ERROR_ANALYSIS, error_analysis_markdown(summary, ngrams, mistakes).encode())

@@ -18,6 +18,7 @@ SPLITS = Path("data/split")
 VECTORIZER = Path("data/features/vectorizer")
 VAL_FEATURES = Path("data/features/val.npz")
 CLASSIFIER = Path("data/train/classifier")
+SELECTION = Path("data/train/selection")
 METRICS = Path("metrics/metrics.json")
 OUTPUT_DIR = Path("models")
 
@@ -25,6 +26,7 @@ OUTPUT_DIR = Path("models")
 def main() -> None:
     params = load_all()
     classifier = load_saved_classifier(CLASSIFIER)
+    selection = load_saved_classifier(SELECTION)
     val = read_parquet(SPLITS / "val.parquet", columns=["text"])
     val_features, _ = load_features(VAL_FEATURES)
     rows = {
@@ -45,6 +47,8 @@ def main() -> None:
         data={"reviews_sha256": sha256_file(REVIEWS), "rows": rows},
         reference_texts=val["text"].tolist(),
         reference_probabilities=classifier.predict_proba(val_features)[:, 1],
+        # The drift reference is how a model scores reviews it was not fitted on.
+        profile_probabilities=selection.predict_proba(val_features)[:, 1],
         parity_sample=params["export"].parity_sample,
     )
     print(

@@ -29,11 +29,12 @@ def main() -> None:
         print(
             f"{name}: {matrix.shape[0]} reviews x {matrix.shape[1]} features, {matrix.nnz} non-zeros"
         )
-        if name == "train":
-            # First/last sentences of training reviews: extra rows the train stage may weight in.
+        if name in ("train", "val"):
+            # First/last sentences of the reviews: extra rows the train stage may weight in
+            # (validation's only when it refits on train + validation).
             short = short_reviews(frame, params.short_min_words)
             short_matrix = vectorizer.transform(short["text"].tolist())
-            save_features(OUTPUT / "train_short.npz", short_matrix, short["label"].to_numpy())
+            save_features(OUTPUT / f"{name}_short.npz", short_matrix, short["label"].to_numpy())
     save_vectorizer(vectorizer, OUTPUT / "vectorizer")
 
 

@@ -32,7 +32,7 @@ TEMPLATES = [
         marks=pytest.mark.xfail(
             strict=True,
             reason="known bias of the default model (README, Known limitations): 'Steven Seagal' "
-            "alone turns this praise negative (p=0.20; the other names 0.95-0.97)",
+            "alone pulls this praise down to p=0.69 (the other names 0.99)",
         ),
     ),
     "{} was dull and the plot made no sense.",
@@ -58,14 +58,20 @@ def test_negation_turns_praise_negative(model: SentimentModel) -> None:
     assert model.predict(NEGATED) == ["negative"] * len(NEGATED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness of the default model (README, Known limitations): in IMDB reviews a "
-    "bare 'good' is weak evidence (p=0.49) and 'did not like' is missed (p=0.58)",
-)
 @pytest.mark.parametrize(
     ("text", "label"),
-    [("The film was good.", "positive"), ("I did not like this movie.", "negative")],
+    [
+        pytest.param(
+            "The film was good.",
+            "positive",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known weakness of the default model (README, Known limitations): in IMDB "
+                "reviews a bare 'good' is weak evidence (p=0.40)",
+            ),
+        ),
+        ("I did not like this movie.", "negative"),
+    ],
 )
 def test_plain_one_clause_reviews(model: SentimentModel, text: str, label: str) -> None:
     assert model.predict([text]) == [label]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from imdb_sentiment.bundle import (
     BUNDLE_FORMAT_VERSION,
@@ -45,7 +46,9 @@ def test_loads_and_scores_raw_text(small_bundle: Path, sample_pipeline: Path) ->
 def test_bundle_records_what_made_it(small_bundle: Path, sample_pipeline: Path) -> None:
     manifest = load_bundle(small_bundle).manifest
     assert manifest["format_version"] == BUNDLE_FORMAT_VERSION
-    assert manifest["params"]["train"]["model"] == "logistic_regression"
+    params = yaml.safe_load((sample_pipeline / "params.yaml").read_text())
+    assert manifest["params"]["train"] == {**manifest["params"]["train"], **params["train"]}
+    assert manifest["params"]["featurize"]["ngram_range"] == params["featurize"]["ngram_range"]
     assert set(manifest["metrics"]) == {"val", "test"}
     raw = (sample_pipeline / "data/raw/reviews.parquet").read_bytes()
     assert manifest["data"]["reviews_sha256"] == sha256_bytes(raw)

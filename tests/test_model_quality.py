@@ -11,11 +11,12 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 from support import sample_members
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.model_format import dump_model, load_model
-from imdb_sentiment.ngrams import NgramVectorizer
+from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, KeyTable, NgramVectorizer
 from imdb_sentiment.pipeline.evaluate import expected_calibration_error, short_reviews
 from imdb_sentiment.pipeline.export import compose
 from imdb_sentiment.pipeline.params import (
@@ -24,13 +25,18 @@ from imdb_sentiment.pipeline.params import (
     TrainParams,
     parse_section,
 )
-from imdb_sentiment.pipeline.train import fit_classifier, nb_ratios
+from imdb_sentiment.pipeline.train import (
+    LabelledRows,
+    fit_models,
+    nb_ratios,
+    short_input_shift,
+)
 from imdb_sentiment.text import strip_tags
 
 # Full-data floor for the default params (measured: see README "Model quality and speed").
-TEST_ACCURACY_FLOOR = 0.915
+TEST_ACCURACY_FLOOR = 0.92
 # Predicted-positive rate on one-sentence reviews may differ from the truth by at most this.
-SHORT_REVIEW_BIAS_LIMIT = 0.05
+SHORT_REVIEW_BIAS_LIMIT = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +87,10 @@ def test_nb_weighting_and_platt_fold_into_a_plain_linear_model(
         nb_weighting=True,
         calibration="platt",
     )
-    folded = fit_classifier(params, features, labels, features, labels)
+    rows = LabelledRows(features, labels)
+    models = fit_models(params, rows, rows)
+    assert models.final is models.selection, "without refit the selection model is exported"
+    folded = models.final
     # The same model computed the long way: scale by the NB ratios, fit, then fit the sigmoid.
     ratios = nb_ratios(features, labels, 1.0)
     scaled = features @ sp.diags(ratios)
@@ -98,6 +107,130 @@ def test_nb_weighting_and_platt_fold_into_a_plain_linear_model(
     np.testing.assert_allclose(reloaded.predict_proba(texts)[:, 1], expected, atol=1e-9)
 
 
+def test_linear_svm_is_exported_as_a_calibrated_logistic_model(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, labels = sample_texts
+    vectorizer = NgramVectorizer(max_n=2, min_df=1)
+    half = len(texts) // 2
+    order = np.random.default_rng(0).permutation(len(texts))
+    fit_rows, held_out = order[:half], order[half:]
+    features = vectorizer.fit_transform([texts[i] for i in fit_rows])
+    held_features = vectorizer.transform([texts[i] for i in held_out])
+    params = TrainParams(
+        model="linear_svm", C=1.0, max_iter=5000, seed=0, nb_weighting=True, calibration="platt"
+    )
+    train = LabelledRows(features, labels[fit_rows])
+    val = LabelledRows(held_features, labels[held_out])
+    model = fit_models(params, train, val).final
+    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0)
+    ratios = nb_ratios(features, labels[fit_rows], 1.0)
+    svm.fit(features @ sp.diags(ratios), labels[fit_rows])
+    margins = svm.decision_function(held_features @ sp.diags(ratios))
+    probabilities = model.predict_proba(held_features)[:, 1]
+    # Platt scaling is monotone: the SVM's ranking and its decisions at margin 0 are kept up to
+    # the fitted offset, and the probabilities are a sigmoid of the margin.
+    assert np.corrcoef(np.argsort(np.argsort(margins)), np.argsort(np.argsort(probabilities)))[
+        0, 1
+    ] == pytest.approx(1.0)
+    assert isinstance(model, LogisticRegression)
+
+
+def test_refit_exports_a_model_fitted_on_train_and_validation(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, labels = sample_texts
+    vectorizer = NgramVectorizer(max_n=2, min_df=1)
+    features = vectorizer.fit_transform(texts)
+    half = len(texts) // 2
+    train = LabelledRows(features[:half], labels[:half])
+    val = LabelledRows(features[half:], labels[half:])
+    params = TrainParams(
+        model="logistic_regression", C=4.0, max_iter=1000, seed=0, calibration="platt", refit=True
+    )
+    models = fit_models(params, train, val)
+    # Validation metrics stay honest: the selection model never saw validation rows...
+    selection_only = fit_models(params.model_copy(update={"refit": False}), train, val)
+    np.testing.assert_array_equal(models.selection.coef_, selection_only.final.coef_)
+    # ...while the exported one learnt from them (n-grams only in validation get weights).
+    only_in_val = (features[:half].getnnz(axis=0) == 0) & (features[half:].getnnz(axis=0) > 0)
+    assert only_in_val.any()
+    assert not models.selection.coef_[0, only_in_val].any()
+    assert models.final.coef_[0, only_in_val].any()
+
+
+def test_short_input_shift_calls_short_rows_positive_at_their_true_rate() -> None:
+    rng = np.random.default_rng(0)
+    long_lengths = rng.uniform(0.03, 0.08, size=500)
+    short_lengths = rng.uniform(0.15, 0.35, size=2_000)
+    short_labels = (rng.uniform(size=2_000) < 0.5).astype(int)
+    # Scores biased towards positive: 70% of the short rows are above 0.
+    short_scores = rng.normal(0.5, 1.0, size=2_000)
+    assert (short_scores > 0).mean() > 0.65
+    delta, offset = short_input_shift(long_lengths, short_scores, short_lengths, short_labels)
+    shifted = short_scores + delta * short_lengths + offset
+    assert (shifted > 0).mean() == pytest.approx(short_labels.mean(), abs=0.002)
+    # A review of median length scores as before.
+    assert delta * np.median(long_lengths) + offset == pytest.approx(0.0, abs=1e-12)
+
+
+def test_balancing_short_input_needs_the_length_feature(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, labels = sample_texts
+    features = NgramVectorizer(max_n=1, min_df=1).fit_transform(texts)
+    rows = LabelledRows(features, labels)
+    params = TrainParams(
+        model="logistic_regression", C=1.0, max_iter=100, seed=0, balance_short_reviews=True
+    )
+    with pytest.raises(ValueError, match=r"needs featurize\.length_feature"):
+        fit_models(params, rows, rows, passthrough=0)
+
+
+def test_length_feature_is_the_last_column_and_skips_nb_scaling(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, labels = sample_texts
+    plain = NgramVectorizer(max_n=2, min_df=1)
+    with_length = NgramVectorizer(max_n=2, min_df=1, length_feature=True)
+    x_plain, x_length = plain.fit_transform(texts), with_length.fit_transform(texts)
+    assert x_length.shape[1] == x_plain.shape[1] + 1 == with_length.n_features_
+    np.testing.assert_array_equal(x_length[:, :-1].toarray(), x_plain.toarray())
+    distinct = x_plain.getnnz(axis=1)
+    np.testing.assert_allclose(x_length[:, -1].toarray().ravel(), 1 / np.sqrt(distinct))
+    assert with_length.get_feature_names_out()[-1] == LENGTH_FEATURE_NAME
+    ratios = nb_ratios(x_length, labels, 1.0, passthrough=1)
+    assert ratios[-1] == 1.0
+    np.testing.assert_array_equal(ratios[:-1], nb_ratios(x_plain, labels, 1.0))
+    # Text with no known n-gram still gets a finite length value.
+    assert with_length.transform(["qqqq zzzz"])[0, -1] == 1.0
+
+
+@pytest.mark.parametrize("length_feature", [False, True])
+def test_linear_scores_equal_the_sparse_matrix_product(
+    sample_texts: tuple[list[str], np.ndarray], length_feature: bool
+) -> None:
+    texts, _ = sample_texts
+    vectorizer = NgramVectorizer(max_n=3, min_df=2, length_feature=length_feature)
+    vectorizer.fit(texts)
+    coef = np.random.default_rng(1).normal(size=vectorizer.n_features_)
+    batch = [*texts, "", "qqqq zzzz", "A wonderful film!"] * 3
+    np.testing.assert_allclose(
+        vectorizer.linear_scores(batch, coef), vectorizer.transform(batch) @ coef, atol=1e-12
+    )
+
+
+def test_key_table_finds_every_key_and_nothing_else() -> None:
+    rng = np.random.default_rng(2)
+    keys = np.unique(rng.integers(1, 1 << 62, size=50_000))
+    table = KeyTable(keys)
+    queries = np.concatenate([keys, rng.integers(1, 1 << 62, size=50_000), keys[:10]])
+    expected = np.searchsorted(keys, queries)
+    expected = np.where(keys[np.minimum(expected, len(keys) - 1)] == queries, expected, -1)
+    np.testing.assert_array_equal(table.columns(queries), expected)
+    assert (KeyTable(keys[:0]).columns(queries[:5]) == -1).all()
+
+
 def test_ngram_vectorizer_params_are_checked() -> None:
     base = {"ngram_range": [1, 3], "min_df": 2, "max_df": 1.0}
     assert parse_section("featurize", base, FeaturizeParams).vectorizer == "ngram"
@@ -110,6 +243,18 @@ def test_ngram_vectorizer_params_are_checked() -> None:
             "train",
             {"model": "sgd", "C": 1, "max_iter": 5, "seed": 0, "calibration": "isotonic"},
             TrainParams,
+        )
+    with pytest.raises(ParamsError, match="no probabilities of its own"):
+        parse_section(
+            "train", {"model": "linear_svm", "C": 1, "max_iter": 5, "seed": 0}, TrainParams
+        )
+    with pytest.raises(ParamsError, match="non-capturing groups"):
+        parse_section("featurize", {**base, "token_pattern": r"(\w+)"}, FeaturizeParams)
+    with pytest.raises(ParamsError, match="not a regular expression"):
+        parse_section("featurize", {**base, "token_pattern": r"[\w"}, FeaturizeParams)
+    with pytest.raises(ParamsError, match="for vectorizer 'ngram' only"):
+        parse_section(
+            "featurize", {**base, "vectorizer": "tfidf", "length_feature": True}, FeaturizeParams
         )
 
 

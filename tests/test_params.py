@@ -33,7 +33,7 @@ def test_committed_params_are_valid() -> None:
             TrainParams,
             "model",
             "random_forest",
-            "train.model: Input should be 'logistic_regression' or 'sgd'",
+            "train.model: Input should be 'logistic_regression', 'linear_svm' or 'sgd'",
         ),
         (
             "featurize",

@@ -25,7 +25,7 @@ MODEL_KIND = "linear-tfidf"
 # The only preprocessors a model file may name.
 PREPROCESSORS = {"clean_review": clean_review, "strip_tags": strip_tags}
 # Settings of the integer-keyed n-gram vectorizer (imdb_sentiment.ngrams) that shape inference.
-NGRAM_SETTINGS = ("max_n", "tf", "use_idf", "token_pattern")
+NGRAM_SETTINGS = ("max_n", "tf", "use_idf", "length_feature", "token_pattern")
 # Vectorizer settings that shape inference; fitting-only ones (min_df, max_df...) are not kept.
 VECTORIZER_SETTINGS = (
     "analyzer",
@@ -120,6 +120,7 @@ def load_ngram_vectorizer(spec: dict[str, Any], files: Files) -> NgramVectorizer
         raise ModelFormatError(f"{spec['keys']} must hold strictly increasing int64 keys")
     if vectorizer.idf_.shape != vectorizer.keys_.shape:
         raise ModelFormatError(f"{spec['idf']} and {spec['keys']} differ in length")
+    vectorizer.prepare()  # build the key table now, not on the first request
     return vectorizer
 
 
@@ -186,14 +187,20 @@ def dump_classifier(classifier: Any) -> tuple[dict[str, Any], Files]:
 def load_classifier(spec: dict[str, Any], files: Files) -> LogisticRegression:
     if spec.get("kind") != "logistic":
         raise ModelFormatError(f"unknown classifier kind {spec.get('kind')!r}")
-    coef = _array(files, spec["coef"])
-    # Binary logistic regression's predict_proba is sigmoid(X @ coef.T + intercept): setting the
-    # fitted attributes rebuilds it exactly, whichever linear model produced the weights.
+    return logistic_classifier(_array(files, spec["coef"]), float(spec["intercept"]))
+
+
+def logistic_classifier(coef: np.ndarray, intercept: float) -> LogisticRegression:
+    """A fitted binary LogisticRegression with these weights, whichever learner produced them.
+
+    Its predict_proba is sigmoid(X @ coef + intercept): setting the fitted attributes rebuilds
+    the model exactly.
+    """
     classifier = LogisticRegression()
-    classifier.coef_ = coef
-    classifier.intercept_ = np.array([float(spec["intercept"])])
+    classifier.coef_ = np.asarray(coef, dtype=np.float64).reshape(1, -1)
+    classifier.intercept_ = np.array([float(intercept)])
     classifier.classes_ = np.array([0, 1])
-    classifier.n_features_in_ = coef.shape[1]
+    classifier.n_features_in_ = classifier.coef_.shape[1]
     return classifier
 
 
@@ -222,7 +229,7 @@ def feature_count(features: TfidfVectorizer | FeatureUnion) -> int:
         else [features]
     )
     return sum(
-        len(part.keys_) if isinstance(part, NgramVectorizer) else len(part.vocabulary)
+        part.n_features_ if isinstance(part, NgramVectorizer) else len(part.vocabulary)
         for part in parts
     )
 

@@ -54,11 +54,14 @@ def export_bundle(
     reference_texts: list[str],
     reference_probabilities: np.ndarray,
     parity_sample: int,
+    profile_probabilities: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write ``output/`` (manifest.json + model files) atomically and return the manifest.
 
-    ``reference_probabilities`` are the evaluated model's probabilities for ``reference_texts``
-    (validation reviews), computed from the stored feature matrix.
+    ``reference_probabilities`` are the exported model's probabilities for ``reference_texts``
+    (validation reviews), computed from the stored feature matrix. ``profile_probabilities``
+    (default: the bundle's own scores) go into the drift reference profile: when the exported
+    model was refitted on those reviews, pass the scores of a model that never saw them.
     """
     model_files = dump_model(pipeline)
     listing = {
@@ -99,7 +102,10 @@ def export_bundle(
                 f"the bundle scores raw text differently from the evaluated model (max gap {gap:.3g})"
             )
         manifest["reference_profile"] = build_profile(
-            reference_texts, probabilities, model.oov_rates(reference_texts), threshold
+            reference_texts,
+            probabilities if profile_probabilities is None else profile_probabilities,
+            model.oov_rates(reference_texts),
+            threshold,
         )
         write_json(staging / MANIFEST_NAME, manifest)
         load_bundle(staging)

@@ -29,6 +29,8 @@ def build_vectorizer(params: FeaturizeParams) -> Vectorizer:
             min_df=params.min_df,
             max_df=params.max_df,
             tf=tf,
+            length_feature=params.length_feature,
+            token_pattern=params.token_pattern,
             preprocessor=strip_tags,
         )
     return TfidfVectorizer(

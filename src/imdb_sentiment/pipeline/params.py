@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -48,6 +51,15 @@ class FeaturizeParams(_Section):
     short_min_words: int = Field(
         default=3, ge=1, le=50, description="Shortest sentence kept as a short training review"
     )
+    token_pattern: str = Field(
+        default=DEFAULT_TOKEN_PATTERN,
+        description="ngram only: regular expression whose matches are the tokens",
+    )
+    length_feature: bool = Field(
+        default=False,
+        description="ngram only: one more column, 1/sqrt(distinct n-grams), so a linear model "
+        "can learn how short input shifts its score",
+    )
     sublinear_tf: bool = True
     binary: bool = False
 
@@ -61,6 +73,17 @@ class FeaturizeParams(_Section):
             raise ValueError(f"must satisfy 1 <= min_n <= max_n, got {list(value)}")
         return value
 
+    @field_validator("token_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        if compiled.groups:
+            raise ValueError("use non-capturing groups (?:...): findall would return the groups")
+        return value
+
     @model_validator(mode="after")
     def _ngram_limits(self) -> FeaturizeParams:
         if self.vectorizer == "ngram":
@@ -71,12 +94,19 @@ class FeaturizeParams(_Section):
                 )
             if self.max_features is not None:
                 raise ValueError("max_features is only supported by vectorizer 'tfidf'; use min_df")
+        elif (
+            self.length_feature
+            or self.token_pattern != FeaturizeParams.model_fields["token_pattern"].default
+        ):
+            raise ValueError("length_feature and token_pattern are for vectorizer 'ngram' only")
         return self
 
 
 class TrainParams(_Section):
-    model: Literal["logistic_regression", "sgd"]
-    C: float = Field(gt=0, description="Inverse regularisation strength (logistic_regression)")
+    model: Literal["logistic_regression", "linear_svm", "sgd"]
+    C: float = Field(
+        gt=0, description="Inverse regularisation strength (logistic_regression, linear_svm)"
+    )
     alpha: float = Field(default=1e-5, gt=0, description="Regularisation strength (sgd)")
     max_iter: int = Field(ge=1)
     class_weight: Literal["balanced"] | None = None
@@ -95,7 +125,26 @@ class TrainParams(_Section):
         default="none",
         description="platt: fit a sigmoid on validation scores, folded into coef and intercept",
     )
+    balance_short_reviews: bool = Field(
+        default=False,
+        description="Shift the threshold for short input along the length feature so that "
+        "validation's short sentences are called positive at their true rate "
+        "(needs featurize.length_feature)",
+    )
+    refit: bool = Field(
+        default=False,
+        description="Export a model refitted on train + validation with the same settings "
+        "(validation metrics stay those of the model fitted on train only)",
+    )
     seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _probabilities(self) -> TrainParams:
+        if self.model == "linear_svm" and self.calibration != "platt":
+            raise ValueError(
+                "model 'linear_svm' has no probabilities of its own: set calibration to 'platt'"
+            )
+        return self
 
 
 class EvaluateParams(_Section):
