@@ -133,3 +133,12 @@ def test_rejects_non_text_input(small_bundle: Path) -> None:
     with pytest.raises(TypeError, match="single string"):
         model.predict_proba("a string, not a list")
     assert model.predict_proba([]).shape == (0,)
+
+
+def test_one_pass_scoring_gives_the_same_probabilities_and_oov_rates(small_bundle: Path) -> None:
+    model = load_bundle(small_bundle)
+    texts = ["A wonderful film!", "zzzqx blorf", "", "Dull, dull, dull. Not worth it."]
+    probabilities, oov = model.predict_proba_and_oov_rates(texts)
+    np.testing.assert_array_equal(probabilities, model.predict_proba(texts))
+    np.testing.assert_allclose(oov, model.oov_rates(texts))
+    assert oov[1] == 1.0 and oov[2] == 0.0

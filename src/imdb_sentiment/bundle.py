@@ -109,6 +109,17 @@ class SentimentModel:
             return self._predict_in_workers(texts)
         return _positive_probability(self.pipeline, texts)
 
+    def predict_proba_and_oov_rates(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_proba`` and ``oov_rates`` together, from one tokenization when the model's
+        vectorizer allows it (the batch flow monitors the OOV rate of every row)."""
+        texts = _as_text_list(texts)
+        vectorizer, classifier = self.pipeline[0], self.pipeline[-1]
+        if len(self.pipeline) != 2 or not hasattr(vectorizer, "linear_scores"):
+            return self.predict_proba(texts), self.oov_rates(texts)
+        oov = np.zeros(len(texts))
+        scores = vectorizer.linear_scores(texts, np.asarray(classifier.coef_)[0], oov_rates=oov)
+        return expit(scores + classifier.intercept_[0]), oov
+
     def _predict_in_workers(self, texts: list[str]) -> np.ndarray:
         """Score a large batch in chunks over a pool of processes started once per model.
 

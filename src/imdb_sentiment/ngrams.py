@@ -277,12 +277,25 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
             (data.astype(self.dtype, copy=False), columns, indptr), shape=(n_docs, self.n_features_)
         )
 
-    def linear_scores(self, texts: Sequence[str], coef: np.ndarray) -> np.ndarray:
-        """``transform(texts) @ coef`` without building the sparse matrix: the serving fast path."""
+    def linear_scores(
+        self, texts: Sequence[str], coef: np.ndarray, oov_rates: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``transform(texts) @ coef`` without building the sparse matrix: the serving fast path.
+
+        Given ``oov_rates`` (an array as long as ``texts``), it also fills in each text's share
+        of tokens missing from the token table, from the same tokenization.
+        """
         scores = np.empty(len(texts), dtype=np.float64)
         for start in range(0, len(texts), SCORING_CHUNK):
             chunk = texts[start : start + SCORING_CHUNK]
-            cell_rows, columns, counts = self._cells(chunk)
+            ids, rows = self._encode(self._token_lists(chunk))
+            if oov_rates is not None:
+                tokens = np.bincount(rows, minlength=len(chunk))
+                unknown = np.bincount(rows[ids == 0], minlength=len(chunk))
+                oov_rates[start : start + len(chunk)] = np.divide(
+                    unknown, tokens, out=np.zeros(len(chunk)), where=tokens > 0
+                )
+            cell_rows, columns, counts = self._cells_of_keys(*_ngram_keys(ids, rows, self.max_n))
             data, length = self._values(cell_rows, columns, counts, len(chunk))
             part = np.bincount(cell_rows, weights=data * coef[columns], minlength=len(chunk))
             if self.length_feature:

@@ -17,7 +17,6 @@
 | IMDB_SENTIMENT_BATCH_DASK_ADDRESS | (none)        | scheduler address (tcp://host:8786): score on Dask |
 | IMDB_SENTIMENT_BATCH_RETRIES | 3                  | Prefect retries of a failed read/score/write task  |
 | IMDB_SENTIMENT_BATCH_RETRY_DELAY_SECONDS | 1.0    | first retry delay; doubles for each later retry    |
-| IMDB_SENTIMENT_BATCH_OOV_SAMPLE_EVERY | 10        | measure out-of-vocabulary rate on every Nth row    |
 | IMDB_SENTIMENT_DRIFT_PSI_THRESHOLD | 0.2          | PSI above which a distribution counts as drifted   |
 | IMDB_SENTIMENT_DRIFT_POSITIVE_RATE_THRESHOLD | 0.15 | abs. change of the positive rate that is drift   |
 
@@ -70,9 +69,6 @@ class Settings(BaseSettings):
     batch_retries: int = Field(default=3, ge=0, description="Retries of a failed I/O task")
     batch_retry_delay_seconds: float = Field(
         default=1.0, ge=0, description="First retry delay, doubled for each later retry"
-    )
-    batch_oov_sample_every: int = Field(
-        default=10, ge=1, description="Out-of-vocabulary rate is measured on every Nth row"
     )
     # PSI 0.1-0.2 is commonly read as a moderate shift, above 0.2 as a significant one.
     drift_psi_threshold: float = Field(default=0.2, gt=0, description="PSI drift threshold")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from batch_support import read_outputs, reviews_frame
+from support import SMALL_OVERRIDES, run_stages, write_params
 
 from imdb_sentiment.bundle import BundleError, load_bundle
 
@@ -20,10 +22,9 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 @pytest.fixture
 def batch_env(monkeypatch: pytest.MonkeyPatch, small_bundle: Path) -> Path:
-    """Settings for fast, exact runs: the small bundle, one in-process worker, OOV on every row."""
+    """Settings for fast, exact runs: the small bundle, one in-process worker."""
     monkeypatch.setenv("IMDB_SENTIMENT_MODEL", str(small_bundle))
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_WORKERS", "1")
-    monkeypatch.setenv("IMDB_SENTIMENT_BATCH_OOV_SAMPLE_EVERY", "1")
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRY_DELAY_SECONDS", "0")
     return small_bundle
 
@@ -120,10 +121,28 @@ class _Page(HTMLParser):
         self.text.append(data)
 
 
+@pytest.fixture(scope="module")
+def unrefitted_bundle(
+    sample_pipeline: Path, sample_archive: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The sample pipeline re-run from train with ``train.refit`` off, so the exported model is
+    the one whose validation scores make the bundle's reference profile."""
+    workdir = tmp_path_factory.mktemp("unrefitted")
+    shutil.copytree(sample_pipeline / "data", workdir / "data")
+    write_params(workdir, {**SMALL_OVERRIDES, "train.refit": False})
+    run_stages(workdir, sample_archive, stages=("train", "evaluate", "export"))
+    return workdir / "models" / "imdb-sentiment"
+
+
 def test_the_reference_data_itself_shows_no_drift_and_a_self_contained_page(
-    batch_env: Path, sample_pipeline: Path, tmp_path: Path
+    batch_env: Path,
+    unrefitted_bundle: Path,
+    sample_pipeline: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The bundle's reference profile was built on the validation split: scoring it must match.
+    monkeypatch.setenv("IMDB_SENTIMENT_MODEL", str(unrefitted_bundle))
     source = sample_pipeline / "data" / "split" / "val.parquet"
     state = _run(input=str(source), output=str(tmp_path / "val.parquet"), chunk_rows=10)
     report = json.loads((tmp_path / "val.report.json").read_text())

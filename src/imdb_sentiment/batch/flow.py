@@ -156,7 +156,6 @@ def score_chunk(
     model_version: str,
     outputs: io.OutputPaths,
     scored_at: datetime,
-    oov_sample_every: int,
 ) -> ChunkSummary:
     started = time.perf_counter()
     model = cached_model(model_location)
@@ -173,14 +172,10 @@ def score_chunk(
     else:
         ids = frame.index.astype(str).to_numpy(object)
     texts = frame[columns.text].to_numpy(object)[ok].tolist()
-    probabilities = model.predict_proba(texts)
+    # One pass over the text gives both: the OOV rate costs nothing extra.
+    probabilities, oov = model.predict_proba_and_oov_rates(texts)
     predicted = model.labels_for(probabilities)
 
-    rows = frame.index.to_numpy()[ok]
-    oov = np.full(len(texts), np.nan)
-    sampled = rows % oov_sample_every == 0
-    if sampled.any():
-        oov[sampled] = model.oov_rates([t for t, s in zip(texts, sampled, strict=True) if s])
     reference = model.manifest.get("reference_profile")
     profile = None
     if reference and texts:
@@ -189,7 +184,7 @@ def score_chunk(
         "rows": len(texts),
         "text_length": len(texts),
         "score": len(texts),
-        "oov_rate": int(np.count_nonzero(~np.isnan(oov))),
+        "oov_rate": len(texts),
     }
 
     confusion = None
@@ -343,7 +338,6 @@ def batch_predict(
                     "model_version": bundle.version,
                     "outputs": outputs,
                     "scored_at": scored_at,
-                    "oov_sample_every": settings.batch_oov_sample_every,
                 },
             )
             for spec in plan.chunks
@@ -390,7 +384,6 @@ def batch_predict(
             "chunks": len(plan.chunks),
             "chunk_rows": chunk_rows or settings.batch_chunk_rows,
             "task_runner": type(runner).__name__,
-            "oov_sample_every": settings.batch_oov_sample_every,
         },
         "counts": {
             "input_rows": plan.rows,
