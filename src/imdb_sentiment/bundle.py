@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,7 @@ class SentimentModel:
     scoring_workers: int = 1
     _feature_names: np.ndarray | None = field(default=None, repr=False)
     _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
+    _pool_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -105,38 +108,45 @@ class SentimentModel:
         texts = _as_text_list(texts)
         if not texts:
             return np.empty(0, dtype=np.float64)
-        if self.scoring_workers > 1 and len(texts) >= PARALLEL_MIN_BATCH:
-            return self._predict_in_workers(texts)
-        return _positive_probability(self.pipeline, texts)
+        if self._parallel(texts):
+            return self._score_in_workers(texts, with_oov=False)[0]
+        return _score(self.pipeline, texts, with_oov=False)[0]
 
     def predict_proba_and_oov_rates(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``predict_proba`` and ``oov_rates`` together, from one tokenization when the model's
         vectorizer allows it (the batch flow monitors the OOV rate of every row)."""
         texts = _as_text_list(texts)
-        vectorizer, classifier = self.pipeline[0], self.pipeline[-1]
-        if len(self.pipeline) != 2 or not hasattr(vectorizer, "linear_scores"):
-            return self.predict_proba(texts), self.oov_rates(texts)
-        oov = np.zeros(len(texts))
-        scores = vectorizer.linear_scores(texts, np.asarray(classifier.coef_)[0], oov_rates=oov)
-        return expit(scores + classifier.intercept_[0]), oov
+        if self._parallel(texts):
+            return self._score_in_workers(texts, with_oov=True)
+        return _score(self.pipeline, texts, with_oov=True)
 
-    def _predict_in_workers(self, texts: list[str]) -> np.ndarray:
+    def _parallel(self, texts: list[str]) -> bool:
+        return self.scoring_workers > 1 and len(texts) >= PARALLEL_MIN_BATCH
+
+    def _score_in_workers(
+        self, texts: list[str], with_oov: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Score a large batch in chunks over a pool of processes started once per model.
 
         The tokenizer holds the GIL, so threads would not help. Workers are forked and inherit
-        the loaded model (nothing is pickled but the texts). Each review's score depends on that
-        review alone, so the result is identical to in-process scoring.
+        the loaded model (nothing is pickled but the texts); they run only numpy and regex code
+        (no logging, no imports, no BLAS), so forking from a process with other threads, such as
+        the batch flow's, is safe. Each review's score depends on that review alone, so the
+        result is identical to in-process scoring.
         """
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.scoring_workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_adopt_pipeline,
-                initargs=(self.pipeline,),
-            )
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.scoring_workers,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_adopt_pipeline,
+                    initargs=(self.pipeline,),
+                )
         size = -(-len(texts) // (self.scoring_workers * 4))
         chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
-        return np.concatenate(list(self._pool.map(_score_chunk, chunks)))
+        parts = list(self._pool.map(_score_chunk, chunks, repeat(with_oov)))
+        probabilities = np.concatenate([part[0] for part in parts])
+        return probabilities, np.concatenate([part[1] for part in parts]) if with_oov else None
 
     def close(self) -> None:
         """Stop the scoring worker processes, if any were started."""
@@ -179,18 +189,7 @@ class SentimentModel:
 
     def oov_rates(self, texts: Sequence[str]) -> np.ndarray:
         """Share of each text's words that the model's word vocabulary has never seen."""
-        vectorizer = _word_vectorizer(self.pipeline)
-        if vectorizer is None:
-            return np.full(len(texts), np.nan)
-        vocabulary = vectorizer.vocabulary_
-        preprocess = vectorizer.build_preprocessor()
-        tokenize = vectorizer.build_tokenizer()
-        rates = np.zeros(len(texts))
-        for row, text in enumerate(_as_text_list(texts)):
-            tokens = tokenize(preprocess(text))
-            if tokens:
-                rates[row] = sum(token not in vocabulary for token in tokens) / len(tokens)
-        return rates
+        return _oov_rates(self.pipeline, _as_text_list(texts))
 
 
 def _adopt_pipeline(pipeline: Any) -> None:
@@ -198,21 +197,40 @@ def _adopt_pipeline(pipeline: Any) -> None:
     _WORKER_PIPELINE = pipeline
 
 
-def _score_chunk(texts: list[str]) -> np.ndarray:
-    return _positive_probability(_WORKER_PIPELINE, texts)
+def _score_chunk(texts: list[str], with_oov: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    return _score(_WORKER_PIPELINE, texts, with_oov)
 
 
-def _positive_probability(pipeline: Any, texts: list[str]) -> np.ndarray:
-    """sigmoid(features @ coef + intercept): what LogisticRegression.predict_proba computes,
-    without its per-call input validation (about half of a single review's latency)."""
+def _score(pipeline: Any, texts: list[str], with_oov: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """sigmoid(features @ coef + intercept), what LogisticRegression.predict_proba computes
+    without its per-call input validation (about half of a single review's latency), and with
+    ``with_oov`` each text's out-of-vocabulary rate (from the same tokenization when it can)."""
     classifier = pipeline[-1]
     coef = np.asarray(classifier.coef_)
     vectorizer = pipeline[0]
+    oov = None
     if len(pipeline) == 2 and hasattr(vectorizer, "linear_scores"):
-        scores = vectorizer.linear_scores(texts, coef[0])
+        oov = np.zeros(len(texts)) if with_oov else None
+        scores = vectorizer.linear_scores(texts, coef[0], oov_rates=oov)
     else:
         scores = (pipeline[:-1].transform(texts) @ coef.T)[:, 0]
-    return expit(scores + classifier.intercept_[0])
+        oov = _oov_rates(pipeline, texts) if with_oov else None
+    return expit(scores + classifier.intercept_[0]), oov
+
+
+def _oov_rates(pipeline: Any, texts: list[str]) -> np.ndarray:
+    vectorizer = _word_vectorizer(pipeline)
+    if vectorizer is None:
+        return np.full(len(texts), np.nan)
+    vocabulary = vectorizer.vocabulary_
+    preprocess = vectorizer.build_preprocessor()
+    tokenize = vectorizer.build_tokenizer()
+    rates = np.zeros(len(texts))
+    for row, text in enumerate(texts):
+        tokens = tokenize(preprocess(text))
+        if tokens:
+            rates[row] = sum(token not in vocabulary for token in tokens) / len(tokens)
+    return rates
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:

@@ -244,14 +244,21 @@ def test_bad_input_or_bundle_fails_at_once_with_a_clear_message(
 def test_default_runner_scores_on_a_process_pool(
     batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMDB_SENTIMENT_BATCH_WORKERS", "0")  # the default: all cores
+    from imdb_sentiment import bundle
+    from imdb_sentiment.batch.flow import cached_model
+
+    monkeypatch.setenv("IMDB_SENTIMENT_BATCH_WORKERS", "2")  # as the default on 2 cores
+    monkeypatch.setattr(bundle, "PARALLEL_MIN_BATCH", 10)  # chunks of the sample are small
     source = tmp_path / "reviews.parquet"
     test_reviews.to_parquet(source)
-    _run(input=str(source), output=str(tmp_path / "pool"), chunk_rows=10)
+    _run(input=str(source), output=str(tmp_path / "pool"), chunk_rows=50)
+    assert cached_model(str(batch_env), 2)._pool is not None, "scored on forked processes"
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_WORKERS", "1")
-    _run(input=str(source), output=str(tmp_path / "single"), chunk_rows=10)
+    _run(input=str(source), output=str(tmp_path / "single"), chunk_rows=50)
     pool, single = read_outputs(tmp_path / "pool"), read_outputs(tmp_path / "single")
-    assert pool["report"]["run"]["task_runner"] == "ProcessPoolTaskRunner"
+    assert pool["report"]["run"]["scoring_workers"] == 2
+    assert single["report"]["run"]["scoring_workers"] == 1
+    assert pool["report"]["profile"] == single["report"]["profile"], "OOV rates agree too"
     columns = ["id", "predicted_label", "probability_positive", "model_version"]
     pd.testing.assert_frame_equal(pool["predictions"][columns], single["predictions"][columns])
 

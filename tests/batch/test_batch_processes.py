@@ -68,7 +68,7 @@ def test_dask_cluster_gives_the_same_output_as_the_local_run(
     assert dask["report"]["run"]["task_runner"] == "DaskTaskRunner"
     assert local["report"]["run"]["task_runner"] == "ThreadPoolTaskRunner"
     # The chunks were scored on the cluster's workers, each of which loaded the bundle itself.
-    assert [str(batch_env)] in loaded.values(), loaded
+    assert [(str(batch_env), 1)] in loaded.values(), loaded
     pd.testing.assert_frame_equal(local["predictions"][COLUMNS], dask["predictions"][COLUMNS])
     pd.testing.assert_frame_equal(local["rejects"], dask["rejects"])
     for section in ("counts", "profile", "drift", "label_metrics"):

@@ -1,6 +1,8 @@
 """The Prefect batch flow: score a CSV/Parquet file (local or s3://) with the exported bundle.
 
-    plan_input ─► score_chunk × N (process pool on all cores, or a Dask cluster) ─► assemble ─► publish
+    plan_input ─► score_chunk × N ─► assemble ─► publish
+
+(chunks in threads that score on forked processes, one per core; or on a Dask cluster)
 
 * ``plan_input`` checks the input and cuts it into chunks; a missing file or text column fails the
   run at once. ``score_chunk`` reads its own chunk, scores it with the bundle (loaded once per
@@ -16,6 +18,7 @@ Serving code: this module never imports :mod:`imdb_sentiment.pipeline`.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +35,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Completed
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from imdb_sentiment.batch import io
 from imdb_sentiment.batch.report import drift_section, label_metrics, merge_profiles, render_html
@@ -62,16 +65,17 @@ LABEL_VALUES = {
 # Errors that another attempt cannot fix: fail the run at once with the message.
 PERMANENT_ERRORS = (io.InputError, BundleError, FileNotFoundError, PermissionError, TypeError)
 
-_models: dict[str, SentimentModel] = {}
+_models: dict[tuple[str, int], SentimentModel] = {}
 _models_lock = threading.Lock()
 
 
-def cached_model(location: str) -> SentimentModel:
+def cached_model(location: str, scoring_workers: int = 1) -> SentimentModel:
     """The bundle at ``location``, loaded (and verified) once per process."""
     with _models_lock:
-        if location not in _models:
-            _models[location] = load_bundle(location)
-        return _models[location]
+        key = (location, scoring_workers)
+        if key not in _models:
+            _models[key] = load_bundle(location, scoring_workers=scoring_workers)
+        return _models[key]
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -156,9 +160,10 @@ def score_chunk(
     model_version: str,
     outputs: io.OutputPaths,
     scored_at: datetime,
+    scoring_workers: int = 1,
 ) -> ChunkSummary:
     started = time.perf_counter()
-    model = cached_model(model_location)
+    model = cached_model(model_location, scoring_workers)
     if model.version != model_version:
         raise BundleError(
             f"{model_location} changed during the run ({model_version} -> {model.version})"
@@ -269,16 +274,21 @@ def publish(outputs: io.OutputPaths, write_csv: bool) -> list[str]:
     return finals
 
 
-def make_task_runner(settings: Settings) -> TaskRunner:
-    """A Dask runner when a scheduler address is configured, else a process pool (all cores)."""
+def make_task_runner(settings: Settings) -> tuple[TaskRunner, int]:
+    """The task runner, and how many processes each chunk's scoring is spread over.
+
+    With a Dask scheduler address, chunks run on that cluster (one process each). Otherwise
+    threads read, profile and write the chunks while the scoring itself goes to the model's
+    pool of forked processes (one per core by default), which inherit the loaded bundle.
+    Prefect's ProcessPoolTaskRunner spawns fresh interpreters that import Prefect and load the
+    bundle again: measured ~10 s of fixed cost per run here, 70% of a 25k-review run.
+    """
     if settings.batch_dask_address:
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(address=settings.batch_dask_address)
-    if settings.batch_workers == 1:
-        # One worker gains nothing from a separate process and would pay for starting it.
-        return ThreadPoolTaskRunner(max_workers=1)
-    return ProcessPoolTaskRunner(max_workers=settings.batch_workers or None)
+        return DaskTaskRunner(address=settings.batch_dask_address), 1
+    workers = settings.batch_workers or os.cpu_count() or 1
+    return ThreadPoolTaskRunner(max_workers=workers), workers
 
 
 @contextmanager
@@ -317,8 +327,9 @@ def batch_predict(
     started = time.perf_counter()
     scored_at = datetime.now(UTC).replace(microsecond=0)
     location = model or settings.model
+    runner, scoring_workers = make_task_runner(settings)
     # Load here first: an unreadable bundle fails the run before any work is scheduled.
-    bundle = cached_model(location)
+    bundle = cached_model(location, scoring_workers)
     retry = {"retries": settings.batch_retries, "retry_delay_seconds": _backoff(settings)}
     plan = plan_input.with_options(**retry)(
         input,
@@ -327,7 +338,6 @@ def batch_predict(
     )
     outputs = io.OutputPaths.for_output(output)
     io.remove_tree(outputs.staging)  # what an interrupted earlier run left behind
-    runner = make_task_runner(settings)
     with _workers_share_this_api(), runner:
         futures = [
             runner.submit(
@@ -338,6 +348,7 @@ def batch_predict(
                     "model_version": bundle.version,
                     "outputs": outputs,
                     "scored_at": scored_at,
+                    "scoring_workers": scoring_workers,
                 },
             )
             for spec in plan.chunks
@@ -384,6 +395,7 @@ def batch_predict(
             "chunks": len(plan.chunks),
             "chunk_rows": chunk_rows or settings.batch_chunk_rows,
             "task_runner": type(runner).__name__,
+            "scoring_workers": scoring_workers,
         },
         "counts": {
             "input_rows": plan.rows,
