@@ -14,6 +14,7 @@ never in DVC-tracked metrics.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -29,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from imdb_sentiment.bundle import load_bundle  # noqa: E402
+from imdb_sentiment.bundle import SentimentModel, load_bundle  # noqa: E402
 from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN  # noqa: E402
 from imdb_sentiment.pipeline.export import compose  # noqa: E402
 from imdb_sentiment.pipeline.features import (  # noqa: E402
@@ -107,8 +108,15 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def batch_throughput(score: Callable[[list[str]], np.ndarray], texts: list[str]) -> dict:
-    seconds, probabilities = _timed(lambda: score(texts))
+def batch_throughput(
+    score: Callable[[list[str]], np.ndarray], texts: list[str], repeats: int = 3
+) -> dict:
+    """Best of ``repeats`` timed runs over all ``texts``, after a full garbage collection: one
+    run is at the mercy of whatever else the machine (or this process's garbage) does."""
+    gc.collect()
+    seconds, probabilities = min(
+        (_timed(lambda: score(texts)) for _ in range(repeats)), key=lambda run: run[0]
+    )
     return {
         "reviews": len(texts),
         "seconds": round(seconds, 3),
@@ -240,7 +248,8 @@ def bench_tradeoff() -> pd.DataFrame:
     for name, (featurize, train) in TRADEOFF.items():
         print(f"{name}...", flush=True)
         pipeline, val_accuracy = fit_pipeline(featurize, train, base, base_train)
-        score = lambda t, p=pipeline: p.predict_proba(t)[:, 1]  # noqa: E731
+        # Scored as the bundle loader serves it (the same fast path as an exported bundle).
+        score = SentimentModel(pipeline=pipeline, manifest={}, source=name).predict_proba
         batch = batch_throughput(score, texts)
         single = single_latency(score, typical[:200])
         rows.append(

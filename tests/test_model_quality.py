@@ -218,6 +218,13 @@ def test_linear_scores_equal_the_sparse_matrix_product(
     np.testing.assert_allclose(
         vectorizer.linear_scores(batch, coef), vectorizer.transform(batch) @ coef, atol=1e-12
     )
+    # A batch in which no n-gram is known at all (the API sees these: "aaaa...").
+    nothing_known = ["qqqq zzzz", "a" * 5000, ""]
+    np.testing.assert_allclose(
+        vectorizer.linear_scores(nothing_known, coef),
+        vectorizer.transform(nothing_known) @ coef,
+        atol=1e-12,
+    )
 
 
 def test_key_table_finds_every_key_and_nothing_else() -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import expit
 
 from imdb_sentiment.model_format import MODEL_SPEC, ModelFormatError, load_model
+from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -161,12 +162,16 @@ class SentimentModel:
         return self.labels_for(self.predict_proba(texts))
 
     def explain(self, text: str, top_k: int = 10) -> Explanation:
-        """Per-n-gram contributions (feature value x coefficient) to the score of one text."""
+        """Per-n-gram contributions (feature value x coefficient) to the score of one text.
+
+        Only n-grams are listed: the vectorizer's length feature is part of the score but is not
+        something in the text a reader could point at.
+        """
         features = self.pipeline[:-1].transform(_as_text_list([text])).tocsr()
         coef = np.asarray(self.pipeline[-1].coef_).ravel()
-        columns = features.indices
-        weights = features.data * coef[columns]
         names = self.feature_names()
+        columns = features.indices[names[features.indices] != LENGTH_FEATURE_NAME]
+        weights = features[0, columns].toarray().ravel() * coef[columns]
         order = np.argsort(weights, kind="stable")
         negative = [
             Contribution(str(names[columns[i]]), round(float(weights[i]), 6))

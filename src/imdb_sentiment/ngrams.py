@@ -298,6 +298,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
             cell_rows, columns, counts = self._cells_of_keys(*_ngram_keys(ids, rows, self.max_n))
             data, length = self._values(cell_rows, columns, counts, len(chunk))
             part = np.bincount(cell_rows, weights=data * coef[columns], minlength=len(chunk))
+            part = part.astype(np.float64, copy=False)  # bincount of no cells gives int64
             if self.length_feature:
                 part += length * coef[len(self.keys_)]
             scores[start : start + len(chunk)] = part

@@ -64,8 +64,9 @@ def test_explain_returns_the_strongest_ngrams_each_way(api_server: str, model) -
     negative = [item["weight"] for item in explanation["negative"]]
     assert all(weight > 0 for weight in positive) and positive == sorted(positive, reverse=True)
     assert all(weight < 0 for weight in negative) and negative == sorted(negative)
-    # Features are what the model sees: lowercased tokens of the text (words, ! and ?), no HTML.
-    words = set(re.findall(r"\w+|[!?]", text.lower())) - {"br"}
+    # Features are what the model sees: the lowercased tokens of the text, no HTML, and only
+    # n-grams (the length feature is not listed).
+    words = set(model.pipeline[0].build_tokenizer()(text.lower())) - {"br"}
     for item in explanation["positive"] + explanation["negative"]:
         assert set(item["feature"].split()) <= words
 
