@@ -76,7 +76,7 @@ def test_push_then_pull_and_repro_in_a_fresh_clone_recomputes_nothing(
     # A changed training param, through CI's own script: only what depends on it re-runs,
     # upstream data comes from S3, and the new outputs go back to S3.
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    params["train"]["C"] = 1.0
+    params["train"]["C"] *= 2  # any value but the default
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     delete_cache_and_outputs(clone)
     changed = run(["bash", str(REPRODUCE)], clone, {**env, "DVC": DVC})
