@@ -1,6 +1,6 @@
 """Score concurrent single-review requests together.
 
-Each call of the model carries a fixed cost (input validation, sparse-matrix set-up) that can be
+Each call of the model carries a fixed cost (input checks, tokenizer and numpy set-up per call) that can be
 larger than scoring one review. Requests that arrive together are handed to the model as one
 list on the next turn of the event loop: no timer, so a lone request waits for nothing, and
 under load the fixed cost is paid once per batch instead of once per request.

@@ -177,7 +177,7 @@ def main() -> int:
     results: dict = {
         "machine": {
             "cpus": os.cpu_count(),
-            "note": "2 cores shared with other work; load generator and server on the same machine",
+            "note": "load generator and server share the same cores; compare ratios measured in the same run",
             "load_average_at_start": [round(value, 2) for value in started_load],
             "python": platform.python_version(),
         },
