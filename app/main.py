@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +24,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.batching import MicroBatcher
+from app.batching import MicroBatcher, Scorer
+from app.fast_path import PredictFastPath
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.schemas import (
     BatchPrediction,
@@ -35,6 +37,7 @@ from app.schemas import (
     ValidationErrors,
     request_models,
 )
+from app.scoring import ScoringPool
 from imdb_sentiment.bundle import BundleError, SentimentModel, load_bundle
 from imdb_sentiment.settings import Settings, get_settings
 
@@ -86,11 +89,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # table); leaving them out of garbage collection removes ~100 ms pauses from the tail.
         gc.freeze()
         state.model = model
-        state.batcher = MicroBatcher(model.predict_proba, on_batch=metrics.batch_sizes.observe)
+        score, scoring_pool = _scorer(model, settings.api_scoring_processes)
+        state.batcher = MicroBatcher(
+            score,
+            max_in_flight=max(1, settings.api_scoring_processes),
+            on_batch=metrics.batch_sizes.observe,
+        )
         metrics.model_info.labels(model.name, model.version).set(1)
         logger.info("serving %s version %s from %s", model.name, model.version, model.source)
         yield
         state.model = state.batcher = None
+        if scoring_pool is not None:
+            scoring_pool.close()
 
     app = FastAPI(
         title="imdb-sentiment",
@@ -147,19 +157,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model = loaded_model()
         if explain:
             return score(model, [request.text], explain=True)[0]  # type: ignore[attr-defined]
-        probability = await state.batcher.probability(request.text)  # type: ignore[union-attr,attr-defined]
+        # A ready response skips FastAPI's re-validation of these four fields against Prediction;
+        # the schema in /openapi.json stays the same.
+        return JSONResponse(await predict_one(request.text))  # type: ignore[attr-defined]
+
+    async def predict_one(text: str) -> dict[str, Any]:
+        """One review through the micro-batcher: the route's answer and the fast path's."""
+        model = loaded_model()
+        probability = await state.batcher.probability(text)  # type: ignore[union-attr]
         label = model.labels_for([probability])[0]
         metrics.predictions.labels(label).inc()
-        # A ready response skips FastAPI's re-validation of these four fields against Prediction
-        # (the hot path under load); the schema in /openapi.json stays the same.
-        return JSONResponse(
-            {
-                "label": label,
-                "probability_positive": probability,
-                "model_version": model.version,
-                "explanation": None,
-            }
-        )
+        return {
+            "label": label,
+            "probability_positive": probability,
+            "model_version": model.version,
+            "explanation": None,
+        }
 
     @app.post(
         "/predict/batch",
@@ -220,8 +233,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     max_body = settings.max_batch_size * settings.max_text_chars * BYTES_PER_CHAR + 65_536
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost of ours: the plain valid /predict requests it answers skip every layer it wraps.
+    app.add_middleware(
+        PredictFastPath,
+        request_model=predict_request,
+        predict=predict_one,
+        ready=lambda: state.batcher is not None,
+        metrics=metrics,
+        max_bytes=max_body,
+    )
     app.state.service = state
     return app
+
+
+def _scorer(model: SentimentModel, processes: int) -> tuple[Scorer, ScoringPool | None]:
+    """Score micro-batches in forked processes, or with 0 processes on the event loop itself."""
+    if processes == 0:
+
+        async def score_here(texts: Sequence[str]) -> np.ndarray:
+            return model.predict_proba(texts)
+
+        return score_here, None
+    pool = ScoringPool(model, processes)
+    pool.start()
+    return pool.predict_proba, pool
 
 
 async def _explain_bad_request(request: Request, error: RequestValidationError) -> JSONResponse:

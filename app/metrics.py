@@ -73,6 +73,10 @@ class ServiceMetrics:
         for label, count in counts.items():
             self.predictions.labels(label).inc(count)
 
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.latency.labels(method, route).observe(seconds)
+        self.requests.labels(method, route, str(status)).inc()
+
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
@@ -107,6 +111,5 @@ class MetricsMiddleware:
             # The router stores the matched route in the scope it shares with us.
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            method = scope["method"]
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(method, template, str(status)).inc()
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(scope["method"], template, status, elapsed)

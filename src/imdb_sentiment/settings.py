@@ -8,6 +8,8 @@
 | IMDB_SENTIMENT_MAX_BATCH_SIZE    | 256                              | most texts in one batch request  |
 | IMDB_SENTIMENT_EXPLAIN_TOP_K     | 10                               | n-grams shown each way (explain) |
 | IMDB_SENTIMENT_SCORING_WORKERS   | 1                                | processes for batches >= 2,000   |
+| IMDB_SENTIMENT_API_SCORING_PROCESSES | 1                            | processes scoring /predict next  |
+|                                  |                                  | to each API worker; 0 = in it    |
 | IMDB_SENTIMENT_TRACKING          | true                             | log to MLflow, register models   |
 | IMDB_SENTIMENT_STRICT_TRACKING   | false                            | fail if MLflow is unreachable    |
 | IMDB_SENTIMENT_MLFLOW_EXPERIMENT | imdb-sentiment                   | MLflow experiment of the stages  |
@@ -59,6 +61,13 @@ class Settings(BaseSettings):
         le=64,
         description="Worker processes that score large batches (pass to load_bundle); "
         "2 on a 2-core batch machine, 1 in a multi-worker API server",
+    )
+    api_scoring_processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="Processes that score single-review requests beside each API worker, so "
+        "its event loop keeps answering HTTP meanwhile; 0 scores them in the worker itself",
     )
     # Batch flow (imdb_sentiment.batch)
     batch_chunk_rows: int = Field(default=10_000, ge=1, description="Rows per chunk")

@@ -139,6 +139,8 @@ def test_metrics_count_requests_latencies_and_labels(api_server: str, model) -> 
     requests_total = "imdb_sentiment_http_requests_total"
     assert delta(requests_total, 'method="POST",route="/predict/batch",status="200"') == 1
     assert delta(requests_total, 'method="POST",route="/predict",status="422"') == 1
+    # Answered by the fast path (see the next test), counted like any other request.
+    assert delta(requests_total, 'method="POST",route="/predict",status="200"') == 1
     labels.append(labels[0])
     for label in ("positive", "negative"):
         assert delta("imdb_sentiment_predictions_total", f'label="{label}"') == labels.count(label)
@@ -148,6 +150,46 @@ def test_metrics_count_requests_latencies_and_labels(api_server: str, model) -> 
     assert delta(histogram, 'method="POST",route="/predict/batch"') == 1
     info = f'name="{model.name}",version="{model.version}"'
     assert _samples(after, "imdb_sentiment_model_info")[info] == 1
+
+
+def test_the_fast_path_answers_exactly_as_the_route(api_server: str) -> None:
+    """Plain well-formed requests skip FastAPI (app.fast_path); a query string sends the same
+    request through the FastAPI route. Both must give the same status, headers and body."""
+    url = f"{api_server}/predict"
+    for text in REVIEWS:
+        body = json.dumps({"text": text}).encode()
+        fast = requests.post(
+            url, data=body, headers={"Content-Type": "application/json"}, timeout=10
+        )
+        routed = requests.post(
+            url,
+            params={"explain": "false"},
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content
+        assert fast.headers["content-type"] == routed.headers["content-type"]
+        assert fast.headers["content-length"] == routed.headers["content-length"]
+    variants = [
+        {"Content-Type": "application/json; charset=utf-8"},
+        {"Content-Type": "Application/JSON"},
+    ]
+    expected = requests.post(url, json={"text": REVIEWS[0]}, timeout=10).json()
+    for headers in variants:
+        answer = requests.post(
+            url, data=json.dumps({"text": REVIEWS[0]}), headers=headers, timeout=10
+        )
+        assert answer.status_code == 200, (headers, answer.text)
+        assert answer.json() == expected
+    # A body streamed in chunks (no Content-Length) is read whole.
+    chunks = iter([b'{"text": "', REVIEWS[0].encode(), b'"}'])
+    answer = requests.post(
+        url, data=chunks, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == expected
 
 
 def test_openapi_documents_the_limits_and_examples(api_server: str) -> None:

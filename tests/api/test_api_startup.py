@@ -9,10 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from conftest import running_server, serve_command
-from support import free_port
+from support import free_port, wait_for_http
+
+from imdb_sentiment.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +107,51 @@ def test_the_service_never_imports_training_code(small_bundle: Path) -> None:
     modules = json.loads(result.stdout.strip().splitlines()[-1])
     assert "imdb_sentiment.bundle" in modules
     assert not [name for name in modules if name.startswith("imdb_sentiment.pipeline")]
+
+
+def _serve(bundle: Path, log: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    environment = {**os.environ, "IMDB_SENTIMENT_MODEL": str(bundle), **env}
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            serve_command(port), env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{base}/ready", timeout=120, process=process)
+    return process, base
+
+
+def test_a_killed_scoring_process_is_replaced_and_none_outlives_the_server(
+    small_bundle: Path, tmp_path: Path
+) -> None:
+    process, base = _serve(small_bundle, tmp_path / "server.log")
+    try:
+        server = psutil.Process(process.pid)
+        (scorer,) = server.children()
+        expected = requests.post(f"{base}/predict", json={"text": "a fine film"}, timeout=10).json()
+        scorer.kill()  # the server reaps it when it notices
+        again = requests.post(f"{base}/predict", json={"text": "a fine film"}, timeout=10)
+        assert again.status_code == 200
+        assert again.json() == expected
+        (replacement,) = server.children()
+        assert replacement.pid != scorer.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not replacement.is_running(), "the scoring process outlived the server"
+    assert "the scoring process died; starting a new one" in (tmp_path / "server.log").read_text()
+
+
+def test_scoring_on_the_event_loop_when_asked(small_bundle: Path, tmp_path: Path) -> None:
+    process, base = _serve(
+        small_bundle, tmp_path / "server.log", IMDB_SENTIMENT_API_SCORING_PROCESSES="0"
+    )
+    try:
+        assert psutil.Process(process.pid).children() == []
+        answer = requests.post(f"{base}/predict", json={"text": "a fine film"}, timeout=10)
+        assert answer.status_code == 200
+        expected = load_bundle(small_bundle).predict_proba(["a fine film"])[0]
+        assert answer.json()["probability_positive"] == pytest.approx(expected, abs=1e-12)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
