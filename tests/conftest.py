@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +24,8 @@ from support import (  # noqa: E402
     free_port,
     mlflow_server,
     run_stages,
+    running_process,
     sample_members,
-    wait_for_http,
     write_archive,
     write_params,
 )
@@ -87,26 +86,14 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("moto_server")),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    moto = str(Path(sys.executable).with_name("moto_server"))
+    command = [moto, "-H", "127.0.0.1", "-p", str(port)]
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(endpoint, timeout=30, process=process)
-        with environment(**_AWS_ENV, AWS_ENDPOINT_URL=endpoint):
-            yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with (
+        running_process(command, log, endpoint, timeout=30, stop_timeout=10),
+        environment(**_AWS_ENV, AWS_ENDPOINT_URL=endpoint),
+    ):
+        yield endpoint
 
 
 _AWS_ENV = {

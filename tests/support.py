@@ -8,6 +8,7 @@ import json
 import os
 import runpy
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator, Mapping
 from contextlib import chdir, contextmanager
@@ -122,13 +123,42 @@ def wait_for_http(url: str, timeout: float, process: Any = None) -> None:
 
 
 @contextmanager
+def running_process(
+    command: list[str],
+    log: Path,
+    ready_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    stop_timeout: float = 20,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``command`` (stdout and stderr to ``log``); yield it once ``ready_url`` answers.
+
+    ``env`` replaces the environment (``None`` inherits ours). Afterwards, or if it dies or
+    times out first, the process is terminated, and killed if it has not stopped within
+    ``stop_timeout`` seconds.
+    """
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_http(ready_url, timeout=timeout, process=process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
 def mlflow_server(backend_uri: str, artifacts: str, log: Path, **env: str) -> Iterator[str]:
     """A real `mlflow server` on loopback that proxies artifacts to ``artifacts`` (e.g. s3://).
 
     Yields its URL once /health answers. ``env`` is added to the server's environment only
     (MLFLOW_S3_ENDPOINT_URL and AWS credentials): clients need nothing but the URL.
     """
-    import subprocess
     import sys
 
     port = free_port()
@@ -148,16 +178,6 @@ def mlflow_server(backend_uri: str, artifacts: str, log: Path, **env: str) -> It
     ]
     # Job execution starts extra workers that slow start-up from ~11 s to ~40 s here.
     server_env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **env}
-    with log.open("w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=server_env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", timeout=180, process=process)
+    with running_process(command, log, f"{url}/health", env=server_env, timeout=180):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except Exception:
-            process.kill()
-            process.wait(timeout=10)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port, wait_for_http
+from support import ROOT, free_port, running_process
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -32,28 +32,32 @@ def serve_command(port: int, extra: tuple[str, ...] = ()) -> list[str]:
 
 
 @contextmanager
+def running_server_process(
+    bundle: Path | str,
+    log: Path,
+    extra: tuple[str, ...] = (),
+    *,
+    stop_timeout: float = 20,
+    **env: str,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start ``imdb-sentiment serve`` on a free loopback port; yield it and its base URL once ready."""
+    port = free_port()
+    environment = {**os.environ, "IMDB_SENTIMENT_MODEL": str(bundle), **env}
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    base = f"http://127.0.0.1:{port}"
+    with running_process(
+        serve_command(port, extra), log, f"{base}/ready", env=environment, stop_timeout=stop_timeout
+    ) as process:
+        yield process, base
+
+
+@contextmanager
 def running_server(
     bundle: Path | str, log: Path, extra: tuple[str, ...] = (), **env: str
 ) -> Iterator[str]:
     """Start ``imdb-sentiment serve`` on a free loopback port; yield its base URL once ready."""
-    port = free_port()
-    environment = {**os.environ, "IMDB_SENTIMENT_MODEL": str(bundle), **env}
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            serve_command(port, extra), env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/ready", timeout=120, process=process)
+    with running_server_process(bundle, log, extra, **env) as (_, base):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import running_server, serve_command
-from support import free_port, wait_for_http
+from conftest import running_server, running_server_process, serve_command
+from support import free_port
 
 from imdb_sentiment.bundle import load_bundle
 
@@ -109,23 +109,11 @@ def test_the_service_never_imports_training_code(small_bundle: Path) -> None:
     assert not [name for name in modules if name.startswith("imdb_sentiment.pipeline")]
 
 
-def _serve(bundle: Path, log: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    environment = {**os.environ, "IMDB_SENTIMENT_MODEL": str(bundle), **env}
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            serve_command(port), env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{base}/ready", timeout=120, process=process)
-    return process, base
-
-
 def test_a_killed_scoring_process_is_replaced_and_none_outlives_the_server(
     small_bundle: Path, tmp_path: Path
 ) -> None:
-    process, base = _serve(small_bundle, tmp_path / "server.log")
-    try:
+    log = tmp_path / "server.log"
+    with running_server_process(small_bundle, log, stop_timeout=30) as (process, base):
         server = psutil.Process(process.pid)
         (scorer,) = server.children()
         expected = requests.post(f"{base}/predict", json={"text": "a fine film"}, timeout=10).json()
@@ -135,23 +123,19 @@ def test_a_killed_scoring_process_is_replaced_and_none_outlives_the_server(
         assert again.json() == expected
         (replacement,) = server.children()
         assert replacement.pid != scorer.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     assert not replacement.is_running(), "the scoring process outlived the server"
-    assert "the scoring process died; starting a new one" in (tmp_path / "server.log").read_text()
+    assert "the scoring process died; starting a new one" in log.read_text()
 
 
 def test_scoring_on_the_event_loop_when_asked(small_bundle: Path, tmp_path: Path) -> None:
-    process, base = _serve(
-        small_bundle, tmp_path / "server.log", IMDB_SENTIMENT_API_SCORING_PROCESSES="0"
-    )
-    try:
+    with running_server_process(
+        small_bundle,
+        tmp_path / "server.log",
+        stop_timeout=30,
+        IMDB_SENTIMENT_API_SCORING_PROCESSES="0",
+    ) as (process, base):
         assert psutil.Process(process.pid).children() == []
         answer = requests.post(f"{base}/predict", json={"text": "a fine film"}, timeout=10)
         assert answer.status_code == 200
         expected = load_bundle(small_bundle).predict_proba(["a fine film"])[0]
         assert answer.json()["probability_positive"] == pytest.approx(expected, abs=1e-12)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
