@@ -238,6 +238,19 @@ def test_key_table_finds_every_key_and_nothing_else() -> None:
     assert (KeyTable(keys[:0]).columns(queries[:5]) == -1).all()
 
 
+def test_key_table_keys_that_collide_at_the_last_slot_run_past_the_end() -> None:
+    rng = np.random.default_rng(3)
+    probe = KeyTable(np.arange(1, 9))  # 8 keys: a 32-slot table
+    candidates = np.unique(rng.integers(1, 1 << 62, size=5_000))
+    homes = probe._home(candidates)
+    last = candidates[homes == homes.max()][:8]
+    assert len(last) == 8
+    table = KeyTable(last)
+    np.testing.assert_array_equal(table.columns(last), np.arange(8))
+    others = candidates[homes != homes.max()][:100]
+    assert (table.columns(others) == -1).all()
+
+
 def test_ngram_vectorizer_params_are_checked() -> None:
     base = {"ngram_range": [1, 3], "min_df": 2, "max_df": 1.0}
     assert parse_section("featurize", base, FeaturizeParams).vectorizer == "ngram"

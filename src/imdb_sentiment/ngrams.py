@@ -54,31 +54,25 @@ class KeyTable:
     ``np.searchsorted`` over a sorted 800k-key array needs ~20 dependent memory reads per key;
     this needs about one (measured 3x faster on review n-grams). Keys must be positive: 0 marks
     an empty slot.
+
+    Built in one pass: inserting keys in order of their home slot, each lands on
+    max(home, previous key's slot + 1), which a running maximum computes for all keys at once
+    (about 3x faster than inserting in rounds). Probes never wrap around: the table has spare
+    slots past the end, the last one always empty.
     """
 
     def __init__(self, keys: np.ndarray) -> None:
         bits = max(4, int(len(keys) * 2).bit_length())
-        self._mask = (1 << bits) - 1
         self._shift = np.uint64(64 - bits)
-        slot_keys = np.zeros(1 << bits, dtype=np.int64)
-        slot_columns = np.full(1 << bits, -1, dtype=np.int64)
-        pending = np.arange(len(keys))
-        slots = self._home(keys)
-        while len(pending):
-            claimants = pending[slot_keys[slots[pending]] == 0]
-            wanted = slots[claimants]
-            # Several keys may want one free slot: the first (lowest column) takes it.
-            order = np.lexsort((claimants, wanted))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = wanted[order][1:] != wanted[order][:-1]
-            winners = claimants[order][first]
-            slot_keys[slots[winners]] = keys[winners]
-            slot_columns[slots[winners]] = winners
-            placed = np.zeros(len(keys), dtype=bool)
-            placed[winners] = True
-            pending = pending[~placed[pending]]
-            slots[pending] = (slots[pending] + 1) & self._mask
-        self._keys, self._columns = slot_keys, slot_columns
+        homes = self._home(keys)
+        order = np.argsort(homes, kind="stable")  # equal homes: the lower column first
+        rank = np.arange(len(keys))
+        slots = np.maximum.accumulate(homes[order] - rank) + rank if len(keys) else rank
+        size = max(1 << bits, int(slots[-1]) + 1 if len(keys) else 0) + 1
+        self._keys = np.zeros(size, dtype=np.int64)
+        self._columns = np.full(size, -1, dtype=np.int64)
+        self._keys[slots] = keys[order]
+        self._columns[slots] = order
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
         return ((keys.astype(np.uint64) * _FIBONACCI) >> self._shift).astype(np.int64)
@@ -96,7 +90,7 @@ class KeyTable:
             found[todo[hit]] = np.take(self._columns, slots[hit])
             probe = ~hit & (seen != 0)
             todo, wanted = todo[probe], wanted[probe]
-            slots = (slots[probe] + 1) & self._mask
+            slots = slots[probe] + 1
         return found
 
 
