@@ -292,13 +292,14 @@ def make_task_runner(settings: Settings) -> tuple[TaskRunner, int]:
 
 
 @contextmanager
-def _workers_share_this_api() -> Iterator[None]:
-    """Point worker processes at this run's Prefect API.
+def _workers_share_this_api(runner: TaskRunner) -> Iterator[None]:
+    """Point worker processes (Dask's) at this run's Prefect API.
 
     Without a configured server, each process would otherwise start its own temporary server
     (a minute each on a busy machine) and its task runs would not show under this flow run.
+    Threads share this process's settings already, and the switch costs ~0.1 s: they skip it.
     """
-    if PREFECT_API_URL.value():
+    if PREFECT_API_URL.value() or isinstance(runner, ThreadPoolTaskRunner):
         yield
         return
     with get_client(sync_client=True) as client:
@@ -338,7 +339,7 @@ def batch_predict(
     )
     outputs = io.OutputPaths.for_output(output)
     io.remove_tree(outputs.staging)  # what an interrupted earlier run left behind
-    with _workers_share_this_api(), runner:
+    with _workers_share_this_api(runner), runner:
         futures = [
             runner.submit(
                 score_chunk.with_options(**retry),
