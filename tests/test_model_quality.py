@@ -16,7 +16,12 @@ from support import sample_members
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.model_format import dump_model, load_model
-from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, KeyTable, NgramVectorizer
+from imdb_sentiment.ngrams import (
+    LENGTH_FEATURE_NAME,
+    VECTOR_PROBES,
+    KeyTable,
+    NgramVectorizer,
+)
 from imdb_sentiment.pipeline.evaluate import expected_calibration_error, short_reviews
 from imdb_sentiment.pipeline.export import compose
 from imdb_sentiment.pipeline.params import (
@@ -238,12 +243,29 @@ def test_key_table_finds_every_key_and_nothing_else() -> None:
     assert (KeyTable(keys[:0]).columns(queries[:5]) == -1).all()
 
 
+def test_key_table_resolves_long_clusters_past_the_vectorized_probes() -> None:
+    # Keys that all want one slot form a cluster longer than VECTOR_PROBES: the keys behind it
+    # are found by the binary search, and absent keys hashing there are still not found.
+    rng = np.random.default_rng(4)
+    candidates = np.unique(rng.integers(1, 1 << 62, size=20_000))
+    homes = KeyTable(np.arange(1, 101))._home(candidates)  # a 256-slot table
+    crowded = np.sort(candidates[homes == 7][:30])
+    keys = np.unique(np.concatenate([crowded[:20], candidates[homes > 100][:80]]))
+    table = KeyTable(keys)
+    assert len(crowded[:20]) > VECTOR_PROBES
+    expected = np.searchsorted(keys, crowded[:20])
+    np.testing.assert_array_equal(table.columns(crowded[:20]), expected)
+    assert (table.columns(crowded[20:]) == -1).all()
+    with pytest.raises(ValueError, match="ascending"):
+        KeyTable(keys[::-1])
+
+
 def test_key_table_keys_that_collide_at_the_last_slot_run_past_the_end() -> None:
     rng = np.random.default_rng(3)
     probe = KeyTable(np.arange(1, 9))  # 8 keys: a 32-slot table
     candidates = np.unique(rng.integers(1, 1 << 62, size=5_000))
     homes = probe._home(candidates)
-    last = candidates[homes == homes.max()][:8]
+    last = np.sort(candidates[homes == homes.max()][:8])
     assert len(last) == 8
     table = KeyTable(last)
     np.testing.assert_array_equal(table.columns(last), np.arange(8))

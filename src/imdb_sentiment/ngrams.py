@@ -31,6 +31,8 @@ TF_MODES = ("raw", "binary", "sublinear")
 LENGTH_FEATURE_NAME = "[1/sqrt(n-grams)]"
 # Large batches are scored this many reviews at a time: the working arrays stay in cache.
 SCORING_CHUNK = 1024
+# Hash-table probes done for all keys at once; keys still unresolved then are binary-searched.
+VECTOR_PROBES = 3
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
 
 
@@ -62,6 +64,9 @@ class KeyTable:
     """
 
     def __init__(self, keys: np.ndarray) -> None:
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+            raise ValueError("KeyTable needs distinct keys in ascending order")
+        self._sorted = keys
         bits = max(4, int(len(keys) * 2).bit_length())
         self._shift = np.uint64(64 - bits)
         rank = np.arange(len(keys))
@@ -87,7 +92,7 @@ class KeyTable:
         slots = self._home(keys)
         todo = np.arange(len(keys))
         wanted = keys
-        while len(todo):
+        for _ in range(VECTOR_PROBES):
             # 1-D np.take: measured 4x faster than gathering (key, column) rows of a 2-D table.
             seen = np.take(self._keys, slots)
             hit = seen == wanted
@@ -95,6 +100,13 @@ class KeyTable:
             probe = ~hit & (seen != 0)
             todo, wanted = todo[probe], wanted[probe]
             slots = slots[probe] + 1
+            if not len(todo):
+                return found
+        # The few keys in long clusters: one binary search in the sorted keys (column = position)
+        # instead of as many more rounds of numpy calls as the longest cluster is long.
+        position = np.minimum(np.searchsorted(self._sorted, wanted), max(len(self._sorted) - 1, 0))
+        match = self._sorted[position] == wanted if len(self._sorted) else position < 0
+        found[todo[match]] = position[match]
         return found
 
 
