@@ -89,10 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # table); leaving them out of garbage collection removes ~100 ms pauses from the tail.
         gc.freeze()
         state.model = model
-        score, scoring_pool = _scorer(model, settings.api_scoring_processes)
+        scoring_pool = None
+        if settings.api_scoring_processes:
+            scoring_pool = ScoringPool(model, settings.api_scoring_processes)
+            await scoring_pool.start()
         state.batcher = MicroBatcher(
-            score,
-            max_in_flight=max(1, settings.api_scoring_processes),
+            scoring_pool.predict_proba if scoring_pool else _score_on_the_loop(model),
+            max_in_flight=scoring_pool.capacity if scoring_pool else 1,
             on_batch=metrics.batch_sizes.observe,
         )
         metrics.model_info.labels(model.name, model.version).set(1)
@@ -246,17 +249,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _scorer(model: SentimentModel, processes: int) -> tuple[Scorer, ScoringPool | None]:
-    """Score micro-batches in forked processes, or with 0 processes on the event loop itself."""
-    if processes == 0:
+def _score_on_the_loop(model: SentimentModel) -> Scorer:
+    """With IMDB_SENTIMENT_API_SCORING_PROCESSES=0: score in the server process itself."""
 
-        async def score_here(texts: Sequence[str]) -> np.ndarray:
-            return model.predict_proba(texts)
+    async def score(texts: Sequence[str]) -> np.ndarray:
+        return model.predict_proba(texts)
 
-        return score_here, None
-    pool = ScoringPool(model, processes)
-    pool.start()
-    return pool.predict_proba, pool
+    return score
 
 
 async def _explain_bad_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -8,18 +8,21 @@ and without helper threads.
 (``ProcessPoolExecutor`` moves results through a management thread, whose fight with the event
 loop for the GIL cost more than the scoring it took off the loop.)
 
-A scoring process that dies (killed, out of memory) is replaced, and the batch it held is scored
-again by the new one.
+Each process takes two batches at a time, so it starts the next as soon as it answers one (one at a
+time, it idled ~8% of the time waiting for the loop; two measured ~10 % more requests/s). A scoring
+process that dies (killed, out of memory) is replaced, and the batches it held are scored again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import signal
 import socket
 import struct
+from collections import deque
 from collections.abc import Sequence
 from itertools import pairwise
 from multiprocessing.process import BaseProcess
@@ -39,16 +42,24 @@ class ScoringProcessError(RuntimeError):
 
 
 class ScoringProcess:
-    """One forked child that answers ``model.predict_proba`` calls, one batch at a time."""
+    """One forked child that answers ``model.predict_proba`` calls in the order they were sent.
+
+    Several batches may be out at once: the child reads the next while the server waits for the
+    previous answer, so it never idles between batches. One reader task matches the answers to
+    the callers, first in, first out.
+    """
 
     def __init__(self, model: SentimentModel) -> None:
         self._model = model
         self._process: BaseProcess | None = None
-        self._socket: socket.socket | None = None
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: deque[asyncio.Future[bytes]] = deque()
+        self._generation = 0  # which child this is: only the first caller to see it die restarts
+        self._restart: asyncio.Future[None] | None = None
 
-    def start(self) -> None:
-        """Fork the child now: call it before the server has threads."""
+    async def start(self) -> None:
+        """Fork the child (at start-up, before the server has threads) and connect to it."""
         ours, theirs = socket.socketpair()
         process = multiprocessing.get_context("fork").Process(
             target=_serve,
@@ -58,36 +69,41 @@ class ScoringProcess:
         )
         process.start()
         theirs.close()
-        self._process, self._socket, self._streams = process, ours, None
+        reader, self._writer = await asyncio.open_connection(sock=ours)
+        self._process, self._waiting = process, deque()
+        self._reader = asyncio.ensure_future(_read_answers(reader, self._waiting))
 
     @property
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
     async def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Score one batch; the caller (ScoringPool) never sends a second before the first returns."""
+        if self._restart is not None and not self._restart.done():
+            await asyncio.shield(self._restart)
+        generation = self._generation
         try:
             return await self._round_trip(texts)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            logger.error("the scoring process died; starting a new one to score the batch")
-            self.close()
-            self.start()
+        except ConnectionError:
+            if generation == self._generation:  # the first caller to see the child die
+                logger.error("the scoring process died; starting a new one to score the batch")
+                self._generation += 1
+                self.close()
+                self._restart = asyncio.ensure_future(self.start())
+            await asyncio.shield(self._restart)  # type: ignore[arg-type]
             return await self._round_trip(texts)
 
     async def _round_trip(self, texts: Sequence[str]) -> np.ndarray:
-        if self._socket is None:
-            raise ScoringProcessError("the scoring process is not running")
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(sock=self._socket)
-        reader, writer = self._streams
+        if self._writer is None:  # never started, or a restart failed: (re)start it
+            raise ConnectionError("the scoring process is not running")
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         payload = _encode(texts)
-        writer.write(_LENGTH.pack(len(payload)) + payload)
-        await writer.drain()
-        (size,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-        answer = await reader.readexactly(size)
-        if answer[:1] == _FAILURE:
-            raise ScoringProcessError(answer[1:].decode())
-        return np.frombuffer(answer, dtype=np.float64, offset=1)
+        self._waiting.append(answer)  # in the order of the writes: no await in between
+        self._writer.write(_LENGTH.pack(len(payload)) + payload)
+        await self._writer.drain()
+        data = await answer
+        if data[:1] == _FAILURE:
+            raise ScoringProcessError(data[1:].decode())
+        return np.frombuffer(data, dtype=np.float64, offset=1)
 
     def close(self) -> None:
         """Stop the child (SIGTERM: it holds no state worth a graceful exit) and the socket."""
@@ -97,41 +113,70 @@ class ScoringProcess:
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join()
-        closed = False
-        if self._streams is not None:
-            try:
-                self._streams[1].close()  # the transport owns the socket now
-                closed = True
-            except RuntimeError:  # its event loop is already closed
-                pass
-        if self._socket is not None and not closed:
-            self._socket.close()
-        self._process = self._socket = self._streams = None
+        # RuntimeError: the event loop they belong to is already closed.
+        if self._reader is not None:
+            with contextlib.suppress(RuntimeError):
+                self._reader.cancel()
+        if self._writer is not None:
+            with contextlib.suppress(RuntimeError):
+                self._writer.close()
+        _fail(self._waiting)
+        self._process = self._writer = self._reader = None
+
+
+async def _read_answers(
+    reader: asyncio.StreamReader, waiting: deque[asyncio.Future[bytes]]
+) -> None:
+    """Hand each answer to the oldest waiting caller; fail them all when the child is gone."""
+    try:
+        while True:
+            (size,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+            data = await reader.readexactly(size)
+            answer = waiting.popleft()
+            if not answer.done():
+                answer.set_result(data)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        _fail(waiting)
+
+
+def _fail(waiting: deque[asyncio.Future[bytes]]) -> None:
+    while waiting:
+        answer = waiting.popleft()
+        if not answer.done():
+            answer.set_exception(ConnectionError("the scoring process died"))
 
 
 class ScoringPool:
-    """``count`` scoring processes; each batch goes to an idle one."""
+    """``count`` scoring processes; each takes up to ``depth`` batches at a time."""
 
-    def __init__(self, model: SentimentModel, count: int) -> None:
-        if count < 1:
-            raise ValueError(f"a scoring pool needs at least one process, got {count}")
+    def __init__(self, model: SentimentModel, count: int, depth: int = 2) -> None:
+        if count < 1 or depth < 1:
+            raise ValueError(f"a scoring pool needs count and depth >= 1, got {count}, {depth}")
         self.processes = [ScoringProcess(model) for _ in range(count)]
-        self._idle: asyncio.Queue[ScoringProcess] | None = None
+        self.depth = depth
+        self._slots: asyncio.Queue[ScoringProcess] | None = None
 
-    def start(self) -> None:
+    @property
+    def capacity(self) -> int:
+        """How many batches may be out at once."""
+        return len(self.processes) * self.depth
+
+    async def start(self) -> None:
+        self._slots = asyncio.Queue()
         for process in self.processes:
-            process.start()
+            await process.start()
+        for _ in range(self.depth):
+            for process in self.processes:
+                self._slots.put_nowait(process)
 
     async def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        if self._idle is None:  # made on first use, inside the server's event loop
-            self._idle = asyncio.Queue()
-            for process in self.processes:
-                self._idle.put_nowait(process)
-        process = await self._idle.get()
+        if self._slots is None:
+            raise ScoringProcessError("the scoring pool is not started")
+        process = await self._slots.get()
         try:
             return await process.predict_proba(texts)
         finally:
-            self._idle.put_nowait(process)
+            self._slots.put_nowait(process)
 
     def close(self) -> None:
         for process in self.processes:

@@ -27,19 +27,23 @@ def test_texts_cross_the_socket_unchanged() -> None:
 def test_a_scoring_process_gives_in_process_probabilities(small_bundle: Path) -> None:
     model = load_bundle(small_bundle)
     pool = ScoringPool(model, 1)
-    pool.start()
+
+    async def main() -> list[np.ndarray]:
+        await pool.start()
+        # Several batches out at once come back in order, each to its own caller.
+        return await asyncio.gather(
+            pool.predict_proba(TEXTS), pool.predict_proba(TEXTS[:1]), pool.predict_proba(TEXTS[2:])
+        )
+
     try:
+        both, one, last = asyncio.run(main())
         child = pool.processes[0].pid
         assert child is not None and child != os.getpid()
-
-        async def main() -> list[np.ndarray]:
-            return [await pool.predict_proba(TEXTS), await pool.predict_proba(TEXTS[:1])]
-
-        both, one = asyncio.run(main())
     finally:
         pool.close()
     assert both.tolist() == model.predict_proba(TEXTS).tolist()
     assert one.tolist() == model.predict_proba(TEXTS[:1]).tolist()
+    assert last.tolist() == model.predict_proba(TEXTS[2:]).tolist()
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)  # close() stopped it
 
@@ -48,23 +52,27 @@ def test_a_killed_scoring_process_is_replaced_and_the_batch_still_scored(
     small_bundle: Path,
 ) -> None:
     model = load_bundle(small_bundle)
-    pool = ScoringPool(model, 1)
-    pool.start()
+    pool = ScoringPool(model, 1, depth=2)
+    pids: list[int | None] = []
+
+    async def main() -> list[np.ndarray]:
+        await pool.start()
+        await pool.predict_proba(TEXTS)  # connected and working
+        pids.append(pool.processes[0].pid)
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        # Two batches meet the dead process: one restart, both scored by the new one.
+        answers = await asyncio.gather(pool.predict_proba(TEXTS), pool.predict_proba(TEXTS[1:]))
+        pids.append(pool.processes[0].pid)
+        return answers
+
     try:
-        first = pool.processes[0].pid
-        assert first is not None
-
-        async def main() -> np.ndarray:
-            await pool.predict_proba(TEXTS)  # connected and working
-            os.kill(first, signal.SIGKILL)
-            await asyncio.sleep(0.2)
-            return await pool.predict_proba(TEXTS)
-
-        after = asyncio.run(main())
-        assert after.tolist() == model.predict_proba(TEXTS).tolist()
-        assert pool.processes[0].pid not in (None, first)
+        first, second = asyncio.run(main())
     finally:
         pool.close()
+    assert first.tolist() == model.predict_proba(TEXTS).tolist()
+    assert second.tolist() == model.predict_proba(TEXTS[1:]).tolist()
+    assert pids[1] not in (None, pids[0])
 
 
 def test_a_scoring_failure_reaches_the_caller_and_the_process_keeps_serving(
@@ -74,16 +82,16 @@ def test_a_scoring_failure_reaches_the_caller_and_the_process_keeps_serving(
     pool = ScoringPool(model, 1)
     original = model.pipeline
     model.pipeline = None  # the child inherits a model that cannot score
-    pool.start()
-    model.pipeline = original
+
+    async def main() -> None:
+        await pool.start()
+        model.pipeline = original
+        with pytest.raises(ScoringProcessError, match="TypeError"):
+            await pool.predict_proba(TEXTS)
+        with pytest.raises(ScoringProcessError, match="TypeError"):
+            await pool.predict_proba(TEXTS)  # same process, still answering
+
     try:
-
-        async def main() -> None:
-            with pytest.raises(ScoringProcessError, match="TypeError"):
-                await pool.predict_proba(TEXTS)
-            with pytest.raises(ScoringProcessError, match="TypeError"):
-                await pool.predict_proba(TEXTS)  # same process, still answering
-
         asyncio.run(main())
     finally:
         pool.close()
