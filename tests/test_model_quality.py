@@ -17,8 +17,8 @@ from support import sample_members
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.model_format import dump_model, load_model
 from imdb_sentiment.ngrams import (
+    BINARY_SEARCH_BELOW,
     LENGTH_FEATURE_NAME,
-    VECTOR_PROBES,
     KeyTable,
     NgramVectorizer,
 )
@@ -244,15 +244,15 @@ def test_key_table_finds_every_key_and_nothing_else() -> None:
 
 
 def test_key_table_resolves_long_clusters_past_the_vectorized_probes() -> None:
-    # Keys that all want one slot form a cluster longer than VECTOR_PROBES: the keys behind it
-    # are found by the binary search, and absent keys hashing there are still not found.
+    # Keys that all want one slot form a long cluster: the keys left when fewer than
+    # BINARY_SEARCH_BELOW are unresolved are found by the binary search, absent ones are not.
     rng = np.random.default_rng(4)
     candidates = np.unique(rng.integers(1, 1 << 62, size=20_000))
     homes = KeyTable(np.arange(1, 101))._home(candidates)  # a 256-slot table
     crowded = np.sort(candidates[homes == 7][:30])
     keys = np.unique(np.concatenate([crowded[:20], candidates[homes > 100][:80]]))
     table = KeyTable(keys)
-    assert len(crowded[:20]) > VECTOR_PROBES
+    assert 3 < len(crowded[:20]) < BINARY_SEARCH_BELOW
     expected = np.searchsorted(keys, crowded[:20])
     np.testing.assert_array_equal(table.columns(crowded[:20]), expected)
     assert (table.columns(crowded[20:]) == -1).all()

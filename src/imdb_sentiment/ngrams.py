@@ -31,8 +31,10 @@ TF_MODES = ("raw", "binary", "sublinear")
 LENGTH_FEATURE_NAME = "[1/sqrt(n-grams)]"
 # Large batches are scored this many reviews at a time: the working arrays stay in cache.
 SCORING_CHUNK = 1024
-# Hash-table probes done for all keys at once; keys still unresolved then are binary-searched.
-VECTOR_PROBES = 3
+# Keys are probed in the hash table, all at once, until fewer than this many are unresolved; those
+# few are binary-searched. Measured: single reviews 5% faster than probing to the end, batches the
+# same (a fixed number of rounds instead made batches of 16-256 reviews ~10% slower).
+BINARY_SEARCH_BELOW = 64
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
 
 
@@ -92,7 +94,7 @@ class KeyTable:
         slots = self._home(keys)
         todo = np.arange(len(keys))
         wanted = keys
-        for _ in range(VECTOR_PROBES):
+        while len(todo) > BINARY_SEARCH_BELOW:
             # 1-D np.take: measured 4x faster than gathering (key, column) rows of a 2-D table.
             seen = np.take(self._keys, slots)
             hit = seen == wanted
@@ -100,10 +102,10 @@ class KeyTable:
             probe = ~hit & (seen != 0)
             todo, wanted = todo[probe], wanted[probe]
             slots = slots[probe] + 1
-            if not len(todo):
-                return found
-        # The few keys in long clusters: one binary search in the sorted keys (column = position)
-        # instead of as many more rounds of numpy calls as the longest cluster is long.
+        if not len(todo):
+            return found
+        # The last few keys (long clusters): one binary search in the sorted keys (column =
+        # position) instead of as many more rounds of numpy calls as the longest cluster is long.
         position = np.minimum(np.searchsorted(self._sorted, wanted), max(len(self._sorted) - 1, 0))
         match = self._sorted[position] == wanted if len(self._sorted) else position < 0
         found[todo[match]] = position[match]
