@@ -39,6 +39,8 @@ def test_a_scoring_process_gives_in_process_probabilities(small_bundle: Path) ->
         both, one, last = asyncio.run(main())
         child = pool.processes[0].pid
         assert child is not None and child != os.getpid()
+        # Nothing of the parent's stays open in the child but stdio and its socket.
+        assert len(list(Path(f"/proc/{child}/fd").iterdir())) == 4
     finally:
         pool.close()
     assert both.tolist() == model.predict_proba(TEXTS).tolist()
