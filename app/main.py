@@ -4,6 +4,10 @@ It loads the bundle once at start-up through :func:`imdb_sentiment.bundle.load_b
 verifies every file's hash first); a missing or tampered bundle stops start-up with the loader's
 message. It never imports training code.
 
+A plain ``POST /predict`` is answered by :mod:`app.fast_path` in front of the FastAPI route; single
+reviews are micro-batched (:mod:`app.batching`) and scored in a forked process (:mod:`app.scoring`)
+while the event loop keeps serving HTTP.
+
 Run it with ``imdb-sentiment serve`` (or ``make serve``); ``app`` below is what uvicorn imports.
 """
 
