@@ -7,8 +7,8 @@ under load the fixed cost is paid once per batch instead of once per request.
 
 The scorer is a coroutine. When it scores in another process (the service's default), the event
 loop parses and answers HTTP requests while a batch is being scored, and the texts that arrive
-meanwhile form the next batch: at most ``max_in_flight`` batches are out at once, one per
-scoring process, so batches grow with the load instead of queueing behind each other.
+meanwhile form the next batch: at most ``max_in_flight`` batches are out at once (the scoring
+processes' capacity), so batches grow with the load instead of queueing behind each other.
 """
 
 import asyncio

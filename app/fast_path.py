@@ -1,8 +1,9 @@
 """``POST /predict`` for well-formed requests, without the framework's per-request machinery.
 
-Under load the FastAPI route spent about 0.45 ms of event-loop time per request on dependency
-solving, JSON decoding then validating, the response class and five middleware layers: more than
-scoring the review. This middleware answers a request itself only when it needs nothing else:
+Under load the FastAPI route cost the event loop 0.65 ms of CPU per request (dependency solving,
+JSON decoding then validating, the response class, five middleware layers); answered here, 0.29 ms
+(measured with the scoring in its own process). It answers a request only when it needs nothing
+else:
 
 - ``POST /predict`` with a JSON content type and no query string (so ``explain`` is off);
 - a body no larger than the service's limit, which the route's own request model accepts
