@@ -297,7 +297,7 @@ def _workers_share_this_api(runner: TaskRunner) -> Iterator[None]:
 
     Without a configured server, each process would otherwise start its own temporary server
     (a minute each on a busy machine) and its task runs would not show under this flow run.
-    Threads share this process's settings already, and the switch costs ~0.1 s: they skip it.
+    Threads share this process's settings already, and the switch costs ~80 ms: they skip it.
     """
     if PREFECT_API_URL.value() or isinstance(runner, ThreadPoolTaskRunner):
         yield
