@@ -15,13 +15,9 @@ from sklearn.svm import LinearSVC
 from support import sample_members
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
+from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
 from imdb_sentiment.model_format import dump_model, load_model
-from imdb_sentiment.ngrams import (
-    BINARY_SEARCH_BELOW,
-    LENGTH_FEATURE_NAME,
-    KeyTable,
-    NgramVectorizer,
-)
+from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, NgramVectorizer
 from imdb_sentiment.pipeline.evaluate import expected_calibration_error, short_reviews
 from imdb_sentiment.pipeline.export import compose
 from imdb_sentiment.pipeline.params import (

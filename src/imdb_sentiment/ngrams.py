@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from imdb_sentiment import token_ids
+from imdb_sentiment.key_table import KeyTable
 from imdb_sentiment.text import strip_tags
 
 TOKEN_BITS = 21
@@ -31,11 +33,6 @@ TF_MODES = ("raw", "binary", "sublinear")
 LENGTH_FEATURE_NAME = "[1/sqrt(n-grams)]"
 # Large batches are scored this many reviews at a time: the working arrays stay in cache.
 SCORING_CHUNK = 1024
-# Keys are probed in the hash table, all at once, until fewer than this many are unresolved; those
-# few are binary-searched. Measured in interleaved runs: single reviews 3-25 % faster than probing
-# to the end, batches the same (a fixed three rounds instead made batches of 16-256 ~10 % slower).
-BINARY_SEARCH_BELOW = 64
-_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
 
 
 def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,66 +47,6 @@ def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     counts = np.diff(np.append(starts, len(ordered)))
     return ordered[starts], counts
-
-
-class KeyTable:
-    """Open-addressing hash table (linear probing) from int64 n-gram key to column index.
-
-    ``np.searchsorted`` over a sorted 800k-key array needs ~20 dependent memory reads per key;
-    this needs about one (measured 3x faster on review n-grams). Keys must be positive: 0 marks
-    an empty slot.
-
-    Built in one pass: inserting keys in order of their home slot, each lands on
-    max(home, previous key's slot + 1), which a running maximum computes for all keys at once
-    (0.09 s for 760k keys, against 0.35 s inserting them in rounds). Probes never wrap around:
-    the table has spare slots past the end, the last one always empty.
-    """
-
-    def __init__(self, keys: np.ndarray) -> None:
-        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
-            raise ValueError("KeyTable needs distinct keys in ascending order")
-        self._sorted = keys
-        bits = max(4, int(len(keys) * 2).bit_length())
-        self._shift = np.uint64(64 - bits)
-        rank = np.arange(len(keys))
-        # Sort (home, column) packed in one int64: equal homes keep column order. A plain sort
-        # of values measured 5x faster than a stable argsort of the homes.
-        column_bits = max(1, len(keys).bit_length())
-        packed = np.sort((self._home(keys) << column_bits) | rank)
-        order = packed & ((1 << column_bits) - 1)
-        homes = packed >> column_bits
-        slots = np.maximum.accumulate(homes - rank) + rank if len(keys) else rank
-        size = max(1 << bits, int(slots[-1]) + 1 if len(keys) else 0) + 1
-        self._keys = np.zeros(size, dtype=np.int64)
-        self._columns = np.full(size, -1, dtype=np.int64)
-        self._keys[slots] = keys[order]
-        self._columns[slots] = order
-
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.astype(np.uint64) * _FIBONACCI) >> self._shift).astype(np.int64)
-
-    def columns(self, keys: np.ndarray) -> np.ndarray:
-        """Column of each key, -1 where the key is not in the table."""
-        found = np.full(len(keys), -1, dtype=np.int64)
-        slots = self._home(keys)
-        todo = np.arange(len(keys))
-        wanted = keys
-        while len(todo) > BINARY_SEARCH_BELOW:
-            # 1-D np.take: measured 4x faster than gathering (key, column) rows of a 2-D table.
-            seen = np.take(self._keys, slots)
-            hit = seen == wanted
-            found[todo[hit]] = np.take(self._columns, slots[hit])
-            probe = ~hit & (seen != 0)
-            todo, wanted = todo[probe], wanted[probe]
-            slots = slots[probe] + 1
-        if not len(todo) or not len(self._sorted):
-            return found
-        # The last few keys (long clusters): one binary search in the sorted keys (column =
-        # position) instead of as many more rounds of numpy calls as the longest cluster is long.
-        position = np.minimum(np.searchsorted(self._sorted, wanted), len(self._sorted) - 1)
-        match = self._sorted[position] == wanted
-        found[todo[match]] = position[match]
-        return found
 
 
 def _ngram_keys(ids: np.ndarray, rows: np.ndarray, max_n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -222,14 +159,28 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         keep = (df >= self.min_df) & (df <= self.max_df * n_docs)
         self.keys_ = unique_keys[keep]
         self.idf_ = np.log((1 + n_docs) / (1 + df[keep])) + 1.0
-        self._table = None
+        self._table = self._encoder = None
         return self._matrix(*self._cells_of_keys(keys, rows), n_docs)
 
     # --- inference
     def prepare(self) -> NgramVectorizer:
-        """Build the key table (~0.3 s for 800k keys); otherwise the first transform does."""
+        """Build the lookup tables (~0.15 s); otherwise the first transform does."""
         self._key_table()
+        self._token_encoder()
         return self
+
+    def _token_encoder(self) -> token_ids.TokenIdEncoder | None:
+        """The vectorized tokenizer, for the token patterns it supports (None: use the regex)."""
+        if getattr(self, "_encoder", None) is None and token_ids.supports(self.token_pattern):
+            self._encoder = token_ids.TokenIdEncoder(self.tokens_, self.token_pattern)
+        return getattr(self, "_encoder", None)
+
+    def _token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(token id, row) of every token of ``texts`` in order; id 0 = not in the token table."""
+        encoder = self._token_encoder()
+        if encoder is None:
+            return self._encode(self._token_lists(texts))
+        return encoder.encode(list(map(self.build_preprocessor(), texts)))
 
     def _key_table(self) -> KeyTable:
         if getattr(self, "_table", None) is None:
@@ -238,9 +189,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
 
     def _cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of every distinct known n-gram, in row-major order."""
-        return self._cells_of_keys(
-            *_ngram_keys(*self._encode(self._token_lists(texts)), self.max_n)
-        )
+        return self._cells_of_keys(*_ngram_keys(*self._token_ids(texts), self.max_n))
 
     def _cells_of_keys(
         self, keys: np.ndarray, rows: np.ndarray
@@ -300,7 +249,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         scores = np.empty(len(texts), dtype=np.float64)
         for start in range(0, len(texts), SCORING_CHUNK):
             chunk = texts[start : start + SCORING_CHUNK]
-            ids, rows = self._encode(self._token_lists(chunk))
+            ids, rows = self._token_ids(chunk)
             if oov_rates is not None:
                 tokens = np.bincount(rows, minlength=len(chunk))
                 unknown = np.bincount(rows[ids == 0], minlength=len(chunk))

@@ -1,0 +1,75 @@
+"""An int64 -> column hash table, looked up for a whole array of keys at once.
+
+Used for n-gram keys (:mod:`imdb_sentiment.ngrams`) and token hashes
+(:mod:`imdb_sentiment.token_ids`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Keys are probed in the hash table, all at once, until fewer than this many are unresolved; those
+# few are binary-searched. Measured in interleaved runs: single reviews 3-25 % faster than probing
+# to the end, batches the same (a fixed three rounds instead made batches of 16-256 ~10 % slower).
+BINARY_SEARCH_BELOW = 64
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
+
+
+class KeyTable:
+    """Open-addressing hash table (linear probing) from int64 n-gram key to column index.
+
+    ``np.searchsorted`` over a sorted 800k-key array needs ~20 dependent memory reads per key;
+    this needs about one (measured 3x faster on review n-grams). Keys must be positive: 0 marks
+    an empty slot.
+
+    Built in one pass: inserting keys in order of their home slot, each lands on
+    max(home, previous key's slot + 1), which a running maximum computes for all keys at once
+    (0.09 s for 760k keys, against 0.35 s inserting them in rounds). Probes never wrap around:
+    the table has spare slots past the end, the last one always empty.
+    """
+
+    def __init__(self, keys: np.ndarray) -> None:
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+            raise ValueError("KeyTable needs distinct keys in ascending order")
+        self._sorted = keys
+        bits = max(4, int(len(keys) * 2).bit_length())
+        self._shift = np.uint64(64 - bits)
+        rank = np.arange(len(keys))
+        # Sort (home, column) packed in one int64: equal homes keep column order. A plain sort
+        # of values measured 5x faster than a stable argsort of the homes.
+        column_bits = max(1, len(keys).bit_length())
+        packed = np.sort((self._home(keys) << column_bits) | rank)
+        order = packed & ((1 << column_bits) - 1)
+        homes = packed >> column_bits
+        slots = np.maximum.accumulate(homes - rank) + rank if len(keys) else rank
+        size = max(1 << bits, int(slots[-1]) + 1 if len(keys) else 0) + 1
+        self._keys = np.zeros(size, dtype=np.int64)
+        self._columns = np.full(size, -1, dtype=np.int64)
+        self._keys[slots] = keys[order]
+        self._columns[slots] = order
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * _FIBONACCI) >> self._shift).astype(np.int64)
+
+    def columns(self, keys: np.ndarray) -> np.ndarray:
+        """Column of each key, -1 where the key is not in the table."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        slots = self._home(keys)
+        todo = np.arange(len(keys))
+        wanted = keys
+        while len(todo) > BINARY_SEARCH_BELOW:
+            # 1-D np.take: measured 4x faster than gathering (key, column) rows of a 2-D table.
+            seen = np.take(self._keys, slots)
+            hit = seen == wanted
+            found[todo[hit]] = np.take(self._columns, slots[hit])
+            probe = ~hit & (seen != 0)
+            todo, wanted = todo[probe], wanted[probe]
+            slots = slots[probe] + 1
+        if not len(todo) or not len(self._sorted):
+            return found
+        # The last few keys (long clusters): one binary search in the sorted keys (column =
+        # position) instead of as many more rounds of numpy calls as the longest cluster is long.
+        position = np.minimum(np.searchsorted(self._sorted, wanted), len(self._sorted) - 1)
+        match = self._sorted[position] == wanted
+        found[todo[match]] = position[match]
+        return found
