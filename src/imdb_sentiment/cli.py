@@ -96,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http="app.http_protocol:JoinedWritesHttpToolsProtocol",  # httptools, one send() per response
         lifespan="on",
         access_log=args.access_log,
         log_level=args.log_level,
