@@ -84,23 +84,26 @@ class TokenIdEncoder:
             raise ValueError(f"no vectorized tokenizer for the token pattern {pattern!r}")
         self._join_apostrophes, self._punctuation_runs = SUPPORTED_PATTERNS[pattern]
         self._longest = max(map(len, tokens), default=1)
-        rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
-        high = np.iinfo(np.uint64).max
-        self._position_factors = rng.integers(0, high, self._longest, np.uint64, endpoint=True) | 1
-        self._length_factors = rng.integers(0, high, self._longest + 1, np.uint64, endpoint=True)
-        self._table: KeyTable | None = None
-        keys, rows = self._spans_to_keys(*self._spans(list(tokens)))
-        if len(keys) != len(tokens) or not (rows == np.arange(len(tokens))).all():
-            raise ValueError("the vocabulary holds a token the pattern would not produce")
-        order = np.argsort(keys)
-        if len(keys) > 1 and not (keys[order][1:] > keys[order][:-1]).all():
-            raise ValueError("two vocabulary tokens share a hash: draw another seed")
+        # Seeded for tests; otherwise fresh per process (a collision, ~1e-9, just redraws).
+        for _attempt in range(1 if seed is not None else 3):
+            rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
+            high = np.iinfo(np.uint64).max
+            factors = rng.integers(0, high, 2 * self._longest + 1, np.uint64, endpoint=True)
+            self._position_factors = factors[: self._longest] | 1
+            self._length_factors = factors[self._longest :]
+            keys, rows = self._spans_to_keys(*self._spans(list(tokens)))
+            if len(keys) != len(tokens) or not (rows == np.arange(len(tokens))).all():
+                raise ValueError("the vocabulary holds a token the pattern would not produce")
+            order = np.argsort(keys)
+            if len(keys) < 2 or (keys[order][1:] > keys[order][:-1]).all():
+                break
+        else:
+            raise ValueError("two vocabulary tokens share a hash: try another seed")
         self._table = KeyTable(keys[order])
         self._ids = (order + 1).astype(np.int64)  # table column -> token id
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         keys, rows = self._spans_to_keys(*self._spans(texts))
-        assert self._table is not None
         columns = self._table.columns(keys)
         ids = np.where(columns >= 0, self._ids[columns], 0)
         return ids, rows
