@@ -35,7 +35,8 @@ def read_outputs(folder: Path, stem: str = "predictions") -> dict[str, object]:
 
 class FlakyS3Proxy:
     """A loopback HTTP proxy in front of moto that answers the first ``failures`` GETs of any
-    path containing ``match`` with 503 ServiceUnavailable, as S3 does under load."""
+    path containing ``match`` with 503 ServiceUnavailable, as S3 does under load. It counts the
+    GETs of such paths it forwards and the body bytes they return."""
 
     def __init__(self, upstream: str, match: str, failures: int) -> None:
         import http.client
@@ -46,6 +47,7 @@ class FlakyS3Proxy:
         target = urlsplit(upstream)
         proxy = self
         self.match, self.remaining, self.failed = match, failures, 0
+        self.gets = self.get_bytes = 0
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,6 +74,10 @@ class FlakyS3Proxy:
                 connection.request(self.command, self.path, body=body, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
+                if self.command == "GET" and proxy.match in self.path:
+                    with proxy._lock:
+                        proxy.gets += 1
+                        proxy.get_bytes += len(data)
                 self.send_response(response.status, response.reason)
                 length = str(len(data))
                 for key, value in response.getheaders():

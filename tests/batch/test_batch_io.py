@@ -72,6 +72,15 @@ def test_parquet_chunks_span_row_groups(tmp_path: Path) -> None:
     assert back["review"].tolist() == frame["review"].tolist()
 
 
+def test_a_parquet_file_replaced_after_planning_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.parquet"
+    pq.write_table(pa.Table.from_pandas(_frame(40)), path, row_group_size=6)
+    plan = io.plan_input(str(path), 9)
+    pq.write_table(pa.table({"review": ["x" * 50] * 7}), path)
+    with pytest.raises(io.InputError, match="changed while it was being scored"):
+        io.read_chunk(plan.chunks[2])
+
+
 def test_kaggle_and_pipeline_column_names_are_recognised() -> None:
     kaggle = io.resolve_columns(["review", "sentiment"], "x.csv")
     assert kaggle == io.Columns(text="review", id=None, label="sentiment")

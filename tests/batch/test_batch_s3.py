@@ -120,3 +120,41 @@ def test_transient_s3_errors_are_retried_by_the_flow(
         storage_options={"client_kwargs": {"endpoint_url": moto_server}},
     )
     assert scores["id"].tolist() == frame["id"].tolist()
+
+
+def test_a_parquet_chunk_read_from_s3_fetches_its_row_group_not_the_file(
+    moto_server: str,
+    s3_bucket: str,
+    fresh_s3fs: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import base64
+    import os
+
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from imdb_sentiment.batch import io
+
+    # 8 row groups of ~1 MB (random text does not compress), each chunk one row group.
+    rows, per_group = 8 * 512, 512
+    texts = [base64.b64encode(os.urandom(1500)).decode() for _ in range(rows)]
+    source = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"review": texts}), source, row_group_size=per_group)
+    boto3.client("s3", endpoint_url=moto_server).upload_file(
+        str(source), s3_bucket, "in/big.parquet"
+    )
+    metadata = pq.ParquetFile(source).metadata
+    group_bytes = metadata.row_group(3).column(0).total_compressed_size
+
+    with FlakyS3Proxy(moto_server, "in/big.parquet", failures=0) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        s3fs.S3FileSystem.clear_instance_cache()
+        plan = io.plan_input(f"s3://{s3_bucket}/in/big.parquet", per_group)
+        proxy.gets = proxy.get_bytes = 0
+        frame = io.read_chunk(plan.chunks[3])
+    assert frame["review"].tolist() == texts[3 * per_group : 4 * per_group]
+    # One ranged GET of that row group (the footer came with the plan), not the 8 MB file.
+    assert (proxy.gets, proxy.get_bytes) == (1, group_bytes)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,6 +63,10 @@ class ChunkSpec:
     start: int
     stop: int
     csv_header: bytes = b""
+    # Parquet: the file's footer, so a chunk needs one ranged read of its own bytes (start/stop
+    # above are rows; these are the bytes of the row groups that hold them).
+    parquet_footer: bytes = field(default=b"", repr=False)
+    byte_range: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,24 @@ def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
         names = metadata.schema.to_arrow_schema().names
     columns = resolve_columns(names, url, **column_names)
     rows = metadata.num_rows
+    footer = io.BytesIO()
+    metadata.write_metadata_file(footer)
+    group_starts = np.cumsum(
+        [0] + [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    )
+
+    def byte_range(start: int, stop: int) -> tuple[int, int]:
+        """Bytes of the wanted columns in the row groups that hold rows [start, stop)."""
+        first = int(np.searchsorted(group_starts, start, side="right")) - 1
+        last = int(np.searchsorted(group_starts, stop, side="left"))
+        spans = [
+            _column_chunk_span(metadata.row_group(g).column(c))
+            for g in range(first, last)
+            for c in range(metadata.num_columns)
+            if metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns.names
+        ]
+        return min(s for s, _ in spans), max(e for _, e in spans)
+
     chunks = [
         ChunkSpec(
             index=i,
@@ -153,10 +176,49 @@ def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
             rows=min(chunk_rows, rows - start),
             start=start,
             stop=min(start + chunk_rows, rows),
+            parquet_footer=footer.getvalue(),
+            byte_range=byte_range(start, min(start + chunk_rows, rows)),
         )
         for i, start in enumerate(range(0, rows, chunk_rows))
     ]
     return InputPlan(url, "parquet", columns, rows, size, chunks)
+
+
+def _column_chunk_span(column: Any) -> tuple[int, int]:
+    start = column.data_page_offset
+    if column.has_dictionary_page and column.dictionary_page_offset:
+        start = min(start, column.dictionary_page_offset)
+    return start, start + column.total_compressed_size
+
+
+class _FileWindow(io.RawIOBase):
+    """Bytes [offset, offset + len(data)) of a file, readable at their positions in that file."""
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self._data, self._offset, self._position = data, offset, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        end = self._offset + len(self._data)
+        self._position = (position, self._position + position, end + position)[whence]
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        start = self._position - self._offset
+        size = min(len(buffer), len(self._data) - start)
+        if start < 0 or size < 0:
+            raise OSError(f"read at byte {self._position} is outside the chunk's byte range")
+        buffer[:size] = self._data[start : start + size]
+        self._position += size
+        return size
 
 
 def _records(handle: Any) -> Iterator[tuple[int, int]]:
@@ -216,9 +278,8 @@ def _plan_csv(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
 
 
 def _read_range(fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int) -> bytes:
-    with fs.open(path, "rb") as handle:
-        handle.seek(start)
-        return handle.read(stop - start)
+    # One ranged read of exactly these bytes: fs.open's read-ahead would fetch 50 MiB more.
+    return fs.cat_file(path, start=start, end=stop)
 
 
 def read_chunk(spec: ChunkSpec) -> pd.DataFrame:
@@ -226,9 +287,19 @@ def read_chunk(spec: ChunkSpec) -> pd.DataFrame:
     fs, path = url_to_fs(spec.url)
     wanted = spec.columns.names
     if spec.format == "parquet":
-        with fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
+        # One ranged read of the chunk's bytes; the footer came with the plan. (fs.open would
+        # read the footer again and then fetch 50 MiB past every read.)
+        start, stop = spec.byte_range
+        data = _read_range(fs, path, start, stop)
+        try:
+            metadata = pq.read_metadata(pa.BufferReader(spec.parquet_footer))
+            parquet = pq.ParquetFile(_FileWindow(data, start), metadata=metadata)
             frame = _read_parquet_rows(parquet, wanted, spec.start, spec.stop)
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(
+                f"{spec.url}: chunk {spec.index} cannot be decoded from the bytes planned for it "
+                f"({error}); the file changed while it was being scored"
+            ) from error
     else:
         data = spec.csv_header + _read_range(fs, path, spec.start, spec.stop)
         frame = pd.read_csv(
@@ -341,8 +412,8 @@ def concatenate_parts(
         try:
             for url in part_urls:
                 part_fs, part_path = url_to_fs(url)
-                with part_fs.open(part_path, "rb") as part:
-                    table = pq.read_table(part).cast(schema)
+                part = pa.BufferReader(part_fs.cat_file(part_path))  # one read per part
+                table = pq.read_table(part).cast(schema)
                 writer.write_table(table)
                 if csv_writer is not None:
                     csv_writer.write_table(table)
