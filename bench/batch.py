@@ -161,6 +161,12 @@ def start_moto(env: dict) -> tuple[subprocess.Popen, str]:
     return process, endpoint
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[25_000, 1_000_000])
@@ -207,7 +213,12 @@ def main() -> None:
                 # Measured again before every run: this machine's speed drifts within minutes.
                 rates = in_process_rates(args.model, args.baseline_texts)
                 print(f"in-process scoring: {rates}", flush=True)
+                moto_cpu = _cpu_seconds(moto.pid) if target == "s3" else 0.0
                 result = run_flow(input_url, output_url, args, env)
+                if target == "s3":
+                    # moto answers every ranged GET by reading the whole object first: its CPU
+                    # time comes out of the same two cores the scoring runs on.
+                    result["moto_server_cpu_seconds"] = round(_cpu_seconds(moto.pid) - moto_cpu, 1)
                 flow_rate = rows / result["flow_seconds"]
                 run = {
                     "rows": rows,
