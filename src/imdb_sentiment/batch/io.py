@@ -148,8 +148,9 @@ def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
         names = metadata.schema.to_arrow_schema().names
     columns = resolve_columns(names, url, **column_names)
     rows = metadata.num_rows
-    footer = io.BytesIO()
-    metadata.write_metadata_file(footer)
+    footer_file = io.BytesIO()
+    metadata.write_metadata_file(footer_file)
+    footer = footer_file.getvalue()  # one copy, shared by every chunk
     group_starts = np.cumsum(
         [0] + [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
     )
@@ -176,7 +177,7 @@ def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
             rows=min(chunk_rows, rows - start),
             start=start,
             stop=min(start + chunk_rows, rows),
-            parquet_footer=footer.getvalue(),
+            parquet_footer=footer,
             byte_range=byte_range(start, min(start + chunk_rows, rows)),
         )
         for i, start in enumerate(range(0, rows, chunk_rows))
