@@ -16,7 +16,7 @@ _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
 
 
 class KeyTable:
-    """Open-addressing hash table (linear probing) from int64 n-gram key to column index.
+    """Open-addressing hash table (linear probing) from int64 key to column index.
 
     ``np.searchsorted`` over a sorted 800k-key array needs ~20 dependent memory reads per key;
     this needs about one (measured 3x faster on review n-grams). Keys must be positive: 0 marks
