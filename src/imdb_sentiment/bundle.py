@@ -37,6 +37,7 @@ from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 LABELS = ("negative", "positive")
+_LABEL_ARRAY = np.array(LABELS, dtype=object)
 # Library versions that must match for predictions to mean what the metrics say.
 CHECKED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
 # With scoring_workers > 1, batches of at least this many texts are split over worker processes;
@@ -156,7 +157,7 @@ class SentimentModel:
             self._pool = None
 
     def labels_for(self, probabilities: np.ndarray) -> list[str]:
-        return [LABELS[int(p >= self.threshold)] for p in probabilities]
+        return _LABEL_ARRAY[(np.asarray(probabilities) >= self.threshold).astype(np.intp)].tolist()
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return self.labels_for(self.predict_proba(texts))

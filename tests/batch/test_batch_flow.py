@@ -238,7 +238,39 @@ def test_bad_input_or_bundle_fails_at_once_with_a_clear_message(
         batch_predict(input=str(source), output=str(tmp_path / "out"))
     with pytest.raises(BundleError, match="no model bundle"):
         batch_predict(input=str(source), output=str(tmp_path / "out"), model=str(tmp_path))
+    # A readable input with a bad bundle: its chunks may be read while the bundle loads, but
+    # none is scored or written.
+    good = tmp_path / "good.csv"
+    test_reviews.to_csv(good, index=False)
+    with pytest.raises(BundleError, match="no model bundle"):
+        batch_predict(input=str(good), output=str(tmp_path / "out"), model=str(tmp_path))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bundle_that_changes_during_the_run_publishes_nothing(
+    batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk tasks on other processes (Dask) load the bundle themselves; if it was replaced
+    meanwhile, their scores come from another model and the run must not publish them."""
+    import dataclasses
+    import threading
+
+    from imdb_sentiment.batch import flow
+
+    real = flow.cached_model
+
+    def replaced_after_the_flow_loaded_it(location: str, workers: int = 1):
+        model = real(location, workers)
+        if threading.current_thread().name.startswith("load-bundle"):
+            return model
+        return dataclasses.replace(model, manifest={**model.manifest, "version": "replaced"})
+
+    monkeypatch.setattr(flow, "cached_model", replaced_after_the_flow_loaded_it)
+    source = tmp_path / "reviews.parquet"
+    test_reviews.to_parquet(source)
+    with pytest.raises(BundleError, match=r"changed during the run.*\['replaced'\]"):
+        flow.batch_predict(input=str(source), output=str(tmp_path / "out"), chunk_rows=50)
+    assert not list((tmp_path / "out").glob("predictions*")), "nothing published"
 
 
 def test_default_runner_scores_on_a_process_pool(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -117,3 +118,37 @@ def test_output_paths_for_a_file_and_for_a_folder() -> None:
     as_folder = io.OutputPaths.for_output("out/")
     assert as_folder.predictions == "out/predictions.parquet"
     assert as_folder.report_html == "out/predictions.report.html"
+
+
+def test_row_checks_treat_every_kind_of_value_as_documented() -> None:
+    """The per-row checks of the flow: what is rejected and why, which labels count, the ids."""
+    from imdb_sentiment.batch.flow import _row_ids, _true_labels, reject_reasons
+
+    texts = pd.Series(
+        ["fine", None, float("nan"), pd.NA, "  \n", "", 5, np.str_("numpy text"), ["a", "list"]],
+        dtype=object,
+    )
+    assert reject_reasons(texts).tolist() == [
+        None,
+        "missing_text",
+        "missing_text",
+        "missing_text",
+        "empty_text",
+        "empty_text",
+        "not_text",
+        None,
+        "not_text",
+    ]
+
+    labels = pd.Series(
+        [1, True, 0, np.int64(1), "Positive ", "neg", "1", 1.0, "unsure", None, float("nan"), ["x"]],
+        dtype=object,
+    )
+    codes, unrecognized = _true_labels(labels)
+    assert codes.tolist() == [1, 1, 0, 1, 1, 0, 1, -1, -1, -1, -1, -1]
+    assert unrecognized == 3, "1.0, 'unsure' and the list; missing values are not counted"
+
+    frame = pd.DataFrame({"id": pd.Series(["a", 7, None, float("nan"), 2.5], dtype=object)})
+    frame.index = pd.RangeIndex(10, 15)
+    assert _row_ids(frame, "id").tolist() == ["a", "7", None, None, "2.5"]
+    assert _row_ids(frame, None).tolist() == ["10", "11", "12", "13", "14"]

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -106,6 +107,7 @@ class ChunkSummary:
     confusion: list[list[int]] | None
     labels_unrecognized: int
     seconds: float
+    model_version: str = ""
     parts: dict[str, str] = field(default_factory=dict)
 
 
@@ -128,7 +130,10 @@ def reject_reasons(values: pd.Series) -> np.ndarray:
     """Why each value cannot be scored (None where it can)."""
     reasons = np.full(len(values), None, dtype=object)
     for position, value in enumerate(values.tolist()):
-        if _is_missing(value):
+        if type(value) is str:  # nearly every row: skip the per-value pd.isna, which costs more
+            if not value.strip():
+                reasons[position] = "empty_text"
+        elif _is_missing(value):
             reasons[position] = "missing_text"
         elif not isinstance(value, str):
             reasons[position] = "not_text"
@@ -137,45 +142,59 @@ def reject_reasons(values: pd.Series) -> np.ndarray:
     return reasons
 
 
+def _label_code(value: Any) -> int | None:
+    key = str(int(value)) if isinstance(value, (bool, int, np.integer)) else str(value)
+    return LABEL_VALUES.get(key.strip().lower())
+
+
 def _true_labels(values: pd.Series) -> tuple[np.ndarray, int]:
     """0/1 per row (-1 where missing or unrecognised) and how many were present but unrecognised."""
     labels = np.full(len(values), -1, dtype=np.int64)
     unrecognized = 0
+    codes: dict[tuple[type, Any], int | None] = {}  # a label column holds a handful of values
     for position, value in enumerate(values.tolist()):
-        if _is_missing(value):
-            continue
-        key = str(int(value)) if isinstance(value, (bool, int, np.integer)) else str(value)
-        code = LABEL_VALUES.get(key.strip().lower())
+        try:
+            key = (type(value), value)
+            code = codes[key] if key in codes else codes.setdefault(key, _label_code(value))
+        except TypeError:  # unhashable, such as a list
+            code = _label_code(value)
         if code is None:
-            unrecognized += 1
+            if not _is_missing(value):
+                unrecognized += 1
         else:
             labels[position] = code
     return labels, unrecognized
+
+
+def _row_ids(frame: pd.DataFrame, id_column: str | None) -> np.ndarray:
+    """Each row's id as a string (None where missing); the input row number without an id column."""
+    if id_column is None:
+        return frame.index.astype(str).to_numpy(object)
+    return np.array(
+        [
+            value if type(value) is str else None if _is_missing(value) else str(value)
+            for value in frame[id_column].tolist()
+        ],
+        dtype=object,
+    )
 
 
 @_task(name="score-chunk")
 def score_chunk(
     spec: io.ChunkSpec,
     model_location: str,
-    model_version: str,
     outputs: io.OutputPaths,
     scored_at: datetime,
     scoring_workers: int = 1,
 ) -> ChunkSummary:
     started = time.perf_counter()
-    model = cached_model(model_location, scoring_workers)
-    if model.version != model_version:
-        raise BundleError(
-            f"{model_location} changed during the run ({model_version} -> {model.version})"
-        )
+    # Read before asking for the model: the first chunks are read while the flow still loads it.
     frame = io.read_chunk(spec)
+    model = cached_model(model_location, scoring_workers)
     columns = spec.columns
     reasons = reject_reasons(frame[columns.text])
-    ok = pd.isna(pd.Series(reasons)).to_numpy()
-    if columns.id is not None:
-        ids = frame[columns.id].map(lambda v: None if pd.isna(v) else str(v)).to_numpy(object)
-    else:
-        ids = frame.index.astype(str).to_numpy(object)
+    ok = pd.isna(reasons)
+    ids = _row_ids(frame, columns.id)
     texts = frame[columns.text].to_numpy(object)[ok].tolist()
     # One pass over the text gives both: the OOV rate costs nothing extra.
     probabilities, oov = model.predict_proba_and_oov_rates(texts)
@@ -208,7 +227,12 @@ def score_chunk(
             "predicted_label": pa.array(predicted, pa.string()),
             "probability_positive": pa.array(probabilities, pa.float64()),
             "model_version": pa.array([model.version] * len(texts), pa.string()),
-            "scored_at": pa.array([scored_at] * len(texts), pa.timestamp("us", tz="UTC")),
+            "scored_at": pa.array(
+                np.full(
+                    len(texts), np.datetime64(scored_at.astimezone(UTC).replace(tzinfo=None), "us")
+                ),
+                pa.timestamp("us", tz="UTC"),
+            ),
         },
         schema=PREDICTION_SCHEMA,
     )
@@ -236,6 +260,7 @@ def score_chunk(
         confusion=confusion,
         labels_unrecognized=unrecognized,
         seconds=time.perf_counter() - started,
+        model_version=model.version,
         parts=parts,
     )
 
@@ -329,32 +354,46 @@ def batch_predict(
     scored_at = datetime.now(UTC).replace(microsecond=0)
     location = model or settings.model
     runner, scoring_workers = make_task_runner(settings)
-    # Load here first: an unreadable bundle fails the run before any work is scheduled.
-    bundle = cached_model(location, scoring_workers)
     retry = {"retries": settings.batch_retries, "retry_delay_seconds": _backoff(settings)}
-    plan = plan_input.with_options(**retry)(
-        input,
-        chunk_rows or settings.batch_chunk_rows,
-        {"text": text_column, "id": id_column, "label": label_column},
-    )
     outputs = io.OutputPaths.for_output(output)
-    io.remove_tree(outputs.staging)  # what an interrupted earlier run left behind
-    with _workers_share_this_api(runner), runner:
-        futures = [
-            runner.submit(
-                score_chunk.with_options(**retry),
-                {
-                    "spec": spec,
-                    "model_location": location,
-                    "model_version": bundle.version,
-                    "outputs": outputs,
-                    "scored_at": scored_at,
-                    "scoring_workers": scoring_workers,
-                },
+    # The bundle loads while the input is planned (on S3 planning starts with the S3 client's
+    # import and set-up, ~1 s in a fresh process) and while the first chunks are read. A bad
+    # bundle still fails the run before anything is written: chunks are only scored with it.
+    with ThreadPoolExecutor(1, thread_name_prefix="load-bundle") as loader:
+        loading = loader.submit(cached_model, location, scoring_workers)
+        try:
+            plan = plan_input.with_options(**retry)(
+                input,
+                chunk_rows or settings.batch_chunk_rows,
+                {"text": text_column, "id": id_column, "label": label_column},
             )
-            for spec in plan.chunks
-        ]
-        summaries = [future.result() for future in futures]
+            io.remove_tree(outputs.staging)  # what an interrupted earlier run left behind
+        except Exception:
+            loading.result()  # when the bundle is bad too, that is the error to report
+            raise
+        with _workers_share_this_api(runner), runner:
+            futures = [
+                runner.submit(
+                    score_chunk.with_options(**retry),
+                    {
+                        "spec": spec,
+                        "model_location": location,
+                        "outputs": outputs,
+                        "scored_at": scored_at,
+                        "scoring_workers": scoring_workers,
+                    },
+                )
+                for spec in plan.chunks
+            ]
+            bundle = loading.result()
+            summaries = [future.result() for future in futures]
+    # Workers elsewhere (Dask) load the bundle themselves: all must have scored the same one.
+    versions = {s.model_version for s in summaries} - {bundle.version}
+    if versions:
+        raise BundleError(
+            f"{location} changed during the run: this run loaded version {bundle.version} but "
+            f"chunks were scored with {sorted(versions)}; nothing was published"
+        )
     written = assemble.with_options(**retry)(summaries, outputs, write_csv)
 
     rejected = {
