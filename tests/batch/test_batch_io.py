@@ -141,7 +141,20 @@ def test_row_checks_treat_every_kind_of_value_as_documented() -> None:
     ]
 
     labels = pd.Series(
-        [1, True, 0, np.int64(1), "Positive ", "neg", "1", 1.0, "unsure", None, float("nan"), ["x"]],
+        [
+            1,
+            True,
+            0,
+            np.int64(1),
+            "Positive ",
+            "neg",
+            "1",
+            1.0,
+            "unsure",
+            None,
+            float("nan"),
+            ["x"],
+        ],
         dtype=object,
     )
     codes, unrecognized = _true_labels(labels)
