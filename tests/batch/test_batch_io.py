@@ -34,8 +34,9 @@ def _read_all(plan: io.InputPlan) -> pd.DataFrame:
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, 7, 50])
 def test_csv_chunks_cover_every_record_once_even_with_quoted_newlines(
-    tmp_path: Path, chunk_rows: int
+    tmp_path: Path, chunk_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(io, "BATCH_ROWS", 4)  # chunks of 7 and 50 rows come in batches
     frame = _frame(23)
     path = tmp_path / "reviews.csv"
     frame.to_csv(path, index=False)
@@ -44,6 +45,7 @@ def test_csv_chunks_cover_every_record_once_even_with_quoted_newlines(
     assert [spec.rows for spec in plan.chunks] == [
         min(chunk_rows, 23 - start) for start in range(0, 23, chunk_rows)
     ]
+    assert all(len(f) <= 4 for spec in plan.chunks for f in io.iter_chunk(spec))
     back = _read_all(plan)
     assert back.index.tolist() == list(range(23))
     assert back["review"].tolist() == frame["review"].tolist()
@@ -62,12 +64,27 @@ def test_csv_with_crlf_blank_lines_and_bom_matches_pandas(tmp_path: Path) -> Non
     assert back["id"].tolist() == ["1", "2", "3"]
 
 
-def test_parquet_chunks_span_row_groups(tmp_path: Path) -> None:
+def test_parquet_chunks_are_whole_row_groups_and_a_large_group_is_read_in_batches(
+    tmp_path: Path,
+) -> None:
     frame = _frame(40)
     path = tmp_path / "reviews.parquet"
-    pq.write_table(pa.Table.from_pandas(frame), path, row_group_size=6)
-    plan = io.plan_input(str(path), 9)
-    assert plan.rows == 40 and len(plan.chunks) == 5
+    pq.write_table(pa.Table.from_pandas(frame), path, row_group_size=6)  # 6 x 6 rows + 4
+
+    plan = io.plan_input(str(path), 13)
+    assert [spec.rows for spec in plan.chunks] == [12, 12, 12, 4]
+    assert [spec.row_groups for spec in plan.chunks] == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    back = _read_all(plan)
+    assert back.index.tolist() == list(range(40))
+    assert back["review"].tolist() == frame["review"].tolist()
+
+    # Chunks smaller than a row group would each read and decode the whole group: instead the
+    # group is one chunk, decoded chunk_rows at a time.
+    plan = io.plan_input(str(path), 4)
+    assert [spec.rows for spec in plan.chunks] == [6] * 6 + [4]
+    frames = list(io.iter_chunk(plan.chunks[1]))
+    assert [len(f) for f in frames] == [4, 2]
+    assert [f.index.tolist() for f in frames] == [[6, 7, 8, 9], [10, 11]]
     back = _read_all(plan)
     assert back.index.tolist() == list(range(40))
     assert back["review"].tolist() == frame["review"].tolist()

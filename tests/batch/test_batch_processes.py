@@ -37,7 +37,8 @@ def batch_env(monkeypatch: pytest.MonkeyPatch, small_bundle: Path) -> Path:
 @pytest.fixture
 def source(sample_pipeline: Path, tmp_path: Path) -> Path:
     path = tmp_path / "reviews.parquet"
-    reviews_frame(sample_pipeline / "data" / "split" / "test.parquet").to_parquet(path)
+    frame = reviews_frame(sample_pipeline / "data" / "split" / "test.parquet")
+    frame.to_parquet(path, row_group_size=12)  # chunks of one row group, spread over the cluster
     return path
 
 
@@ -86,7 +87,9 @@ def test_killed_run_leaves_no_partial_output_and_reruns_cleanly(
 
     rows = 4000
     source = tmp_path / "big.parquet"
-    reviews_frame(sample_pipeline / "data" / "split" / "test.parquet", rows=rows).to_parquet(source)
+    # Row groups of 40 rows: 100 chunks, so the run is still writing parts when it is killed.
+    frame = reviews_frame(sample_pipeline / "data" / "split" / "test.parquet", rows=rows)
+    frame.to_parquet(source, row_group_size=40)
     digest = _sha256(source)
     output = tmp_path / "out"
     output.mkdir()

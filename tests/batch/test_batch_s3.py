@@ -87,7 +87,7 @@ def test_transient_s3_errors_are_retried_by_the_flow(
 
     frame = reviews_frame(sample_pipeline / "data" / "split" / "test.parquet")
     source = tmp_path / "reviews.parquet"
-    frame.to_parquet(source)
+    frame.to_parquet(source, row_group_size=16)  # several chunks, each retried on its own
     boto3.client("s3", endpoint_url=moto_server).upload_file(
         str(source), s3_bucket, "in/reviews.parquet"
     )

@@ -3,10 +3,11 @@
 Everything goes through fsspec (s3fs for ``s3://``; endpoint and credentials come from the usual
 AWS settings such as ``AWS_ENDPOINT_URL``), so tests against a moto server run the production path.
 
-Input is split into *chunk specs* before anything is scored: a Parquet chunk is a row range, a CSV
-chunk a byte range that starts and ends on record boundaries (found by a quote-aware scan, so
-reviews with quoted newlines stay whole). Any worker, local or on a Dask cluster, reads its own
-chunk from the source, so neither the flow nor a worker ever holds more than a chunk of text.
+Input is split into *chunk specs* before anything is scored: a Parquet chunk is a run of whole row
+groups (so no row group is read twice), a CSV chunk a byte range that starts and ends on record
+boundaries (found by a quote-aware scan, so reviews with quoted newlines stay whole). Any worker,
+local or on a Dask cluster, reads its own chunk from the source and decodes it a batch of rows at a
+time, so neither the flow nor a worker ever holds more than a chunk's bytes and a batch of text.
 
 Output files are first written under a hidden temporary folder beside the destination and only
 then moved into place (a rename on disk, a server-side copy on S3): a reader never sees a partial
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +31,10 @@ TEXT_COLUMNS = ("review", "text")
 ID_COLUMNS = ("id", "review_id")
 LABEL_COLUMNS = ("sentiment", "label")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# A chunk (a Prefect task: ~0.15 s of API-server CPU each) is decoded and scored this many rows at
+# a time, so scoring starts after the first batch is decoded rather than the whole chunk. 25k
+# reviews in chunks of 20,000 (interleaved, 4 runs each): 3.93 s on average against 4.12 s.
+BATCH_ROWS = 5_000
 
 
 class InputError(ValueError):
@@ -64,9 +68,12 @@ class ChunkSpec:
     stop: int
     csv_header: bytes = b""
     # Parquet: the file's footer, so a chunk needs one ranged read of its own bytes (start/stop
-    # above are rows; these are the bytes of the row groups that hold them).
+    # above are rows; these are the bytes of its row groups).
     parquet_footer: bytes = field(default=b"", repr=False)
     byte_range: tuple[int, int] = (0, 0)
+    row_groups: tuple[int, int] = (0, 0)  # [first, last)
+    # Rows decoded and scored at a time: a row group larger than a chunk is read in batches.
+    batch_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,14 +158,10 @@ def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
     footer_file = io.BytesIO()
     metadata.write_metadata_file(footer_file)
     footer = footer_file.getvalue()  # one copy, shared by every chunk
-    group_starts = np.cumsum(
-        [0] + [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
-    )
+    group_rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
 
-    def byte_range(start: int, stop: int) -> tuple[int, int]:
-        """Bytes of the wanted columns in the row groups that hold rows [start, stop)."""
-        first = int(np.searchsorted(group_starts, start, side="right")) - 1
-        last = int(np.searchsorted(group_starts, stop, side="left"))
+    def byte_range(first: int, last: int) -> tuple[int, int]:
+        """Bytes of the wanted columns in row groups [first, last)."""
         spans = [
             _column_chunk_span(metadata.row_group(g).column(c))
             for g in range(first, last)
@@ -167,21 +170,40 @@ def _plan_parquet(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
         ]
         return min(s for s, _ in spans), max(e for _, e in spans)
 
-    chunks = [
-        ChunkSpec(
-            index=i,
-            url=url,
-            format="parquet",
-            columns=columns,
-            first_row=start,
-            rows=min(chunk_rows, rows - start),
-            start=start,
-            stop=min(start + chunk_rows, rows),
-            parquet_footer=footer,
-            byte_range=byte_range(start, min(start + chunk_rows, rows)),
+    # A chunk is a run of whole row groups of at most chunk_rows rows, so no row group is read or
+    # decoded twice; a larger row group is a chunk of its own, decoded chunk_rows at a time.
+    groups: list[tuple[int, int]] = []  # [first, last) row group of each chunk
+    first = held = 0
+    for group, count in enumerate(group_rows):
+        if group > first and held + count > chunk_rows:
+            groups.append((first, group))
+            first, held = group, 0
+        held += count
+    if group_rows:
+        groups.append((first, len(group_rows)))
+    chunks = []
+    first_row = 0
+    for first, last in groups:
+        count = sum(group_rows[first:last])
+        if count == 0:
+            continue
+        chunks.append(
+            ChunkSpec(
+                index=len(chunks),
+                url=url,
+                format="parquet",
+                columns=columns,
+                first_row=first_row,
+                rows=count,
+                start=first_row,
+                stop=first_row + count,
+                parquet_footer=footer,
+                byte_range=byte_range(first, last),
+                row_groups=(first, last),
+                batch_rows=min(chunk_rows, BATCH_ROWS),
+            )
         )
-        for i, start in enumerate(range(0, rows, chunk_rows))
-    ]
+        first_row += count
     return InputPlan(url, "parquet", columns, rows, size, chunks)
 
 
@@ -272,7 +294,18 @@ def _plan_csv(url, fs, path, size, chunk_rows, column_names) -> InputPlan:
     first_row = 0
     for index, (start, stop, count) in enumerate(spans):
         chunks.append(
-            ChunkSpec(index, url, "csv", columns, first_row, count, start, stop, csv_header=header)
+            ChunkSpec(
+                index,
+                url,
+                "csv",
+                columns,
+                first_row,
+                count,
+                start,
+                stop,
+                csv_header=header,
+                batch_rows=min(chunk_rows, BATCH_ROWS),
+            )
         )
         first_row += count
     return InputPlan(url, "csv", columns, first_row, size, chunks)
@@ -283,57 +316,61 @@ def _read_range(fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int)
     return fs.cat_file(path, start=start, end=stop)
 
 
-def read_chunk(spec: ChunkSpec) -> pd.DataFrame:
-    """The chunk's text/id/label columns, as objects, in input order (index = input row number)."""
+def iter_chunk(spec: ChunkSpec) -> Iterator[pd.DataFrame]:
+    """The chunk's text/id/label columns, as objects, in input order (index = input row number),
+    in frames of at most ``spec.batch_rows`` rows."""
     fs, path = url_to_fs(spec.url)
     wanted = spec.columns.names
+    frames: Iterator[pd.DataFrame]
     if spec.format == "parquet":
         # One ranged read of the chunk's bytes; the footer came with the plan. (fs.open would
         # read the footer again and then fetch 50 MiB past every read.)
         start, stop = spec.byte_range
-        data = _read_range(fs, path, start, stop)
-        try:
-            metadata = pq.read_metadata(pa.BufferReader(spec.parquet_footer))
-            parquet = pq.ParquetFile(_FileWindow(data, start), metadata=metadata)
-            frame = _read_parquet_rows(parquet, wanted, spec.start, spec.stop)
-        except (pa.ArrowException, OSError) as error:
-            raise InputError(
-                f"{spec.url}: chunk {spec.index} cannot be decoded from the bytes planned for it "
-                f"({error}); the file changed while it was being scored"
-            ) from error
+        frames = _parquet_frames(spec, _read_range(fs, path, start, stop), wanted)
     else:
         data = spec.csv_header + _read_range(fs, path, spec.start, spec.stop)
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            usecols=wanted,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
+        whole = pd.read_csv(
+            io.BytesIO(data), usecols=wanted, dtype=str, keep_default_na=False, na_values=[""]
         )
-    if len(frame) != spec.rows:
-        raise InputError(
-            f"{spec.url}: chunk {spec.index} should hold {spec.rows} rows but {len(frame)} were "
-            "read; the file changed while it was being scored"
-        )
-    frame.index = pd.RangeIndex(spec.first_row, spec.first_row + spec.rows)
-    return frame
-
-
-def _read_parquet_rows(parquet: pq.ParquetFile, columns: list[str], start: int, stop: int):
-    """Rows [start, stop) reading only the row groups that overlap them."""
-    tables = []
-    first = 0
-    for group in range(parquet.metadata.num_row_groups):
-        count = parquet.metadata.row_group(group).num_rows
-        last = first + count
-        if last > start and first < stop:
-            table = parquet.read_row_group(group, columns=columns)
-            tables.append(table.slice(max(start - first, 0), min(stop, last) - max(start, first)))
-        first = last
-        if first >= stop:
+        step = spec.batch_rows or max(len(whole), 1)
+        frames = (whole.iloc[start : start + step] for start in range(0, max(len(whole), 1), step))
+    row = spec.first_row
+    for frame in frames:
+        frame.index = pd.RangeIndex(row, row + len(frame))
+        row += len(frame)
+        if row - spec.first_row > spec.rows:
             break
-    table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
-    return table.to_pandas(types_mapper=None).astype(object)
+        yield frame
+    if row - spec.first_row != spec.rows:
+        raise InputError(
+            f"{spec.url}: chunk {spec.index} should hold {spec.rows} rows but "
+            f"{row - spec.first_row} were read; the file changed while it was being scored"
+        )
+
+
+def read_chunk(spec: ChunkSpec) -> pd.DataFrame:
+    """The whole chunk as one frame (see :func:`iter_chunk`)."""
+    frames = list(iter_chunk(spec))
+    return pd.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def _parquet_frames(spec: ChunkSpec, data: bytes, columns: list[str]) -> Iterator[pd.DataFrame]:
+    start = spec.byte_range[0]
+    try:
+        metadata = pq.read_metadata(pa.BufferReader(spec.parquet_footer))
+        parquet = pq.ParquetFile(_FileWindow(data, start), metadata=metadata)
+        batches = parquet.iter_batches(
+            batch_size=max(spec.batch_rows, 1),
+            row_groups=range(*spec.row_groups),
+            columns=columns,
+        )
+        for batch in batches:
+            yield batch.to_pandas().astype(object)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(
+            f"{spec.url}: chunk {spec.index} cannot be decoded from the bytes planned for it "
+            f"({error}); the file changed while it was being scored"
+        ) from error
 
 
 # --- output -----------------------------------------------------------------------------------
