@@ -113,6 +113,8 @@ class ChunkSummary:
 
 @dataclass
 class _ScoredBatch:
+    """One batch of a chunk, scored: its rows for the part files and its tallies."""
+
     predictions: pa.Table
     rejects: pa.Table
     rejected: dict[str, int]
