@@ -129,3 +129,10 @@ def list_keys(bucket: str, endpoint: str) -> list[str]:
     client = boto3.client("s3", endpoint_url=endpoint)
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+def read_chunk(spec: object) -> pd.DataFrame:
+    """A whole chunk as one frame: its batches, concatenated."""
+    from imdb_sentiment.batch import io
+
+    return pd.concat(io.iter_chunk(spec))

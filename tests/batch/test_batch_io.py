@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from batch_support import read_chunk
 
 from imdb_sentiment.batch import io
 
@@ -29,7 +30,7 @@ def _frame(rows: int) -> pd.DataFrame:
 
 
 def _read_all(plan: io.InputPlan) -> pd.DataFrame:
-    return pd.concat([io.read_chunk(spec) for spec in plan.chunks])
+    return pd.concat([read_chunk(spec) for spec in plan.chunks])
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, 7, 50])
@@ -96,7 +97,7 @@ def test_a_parquet_file_replaced_after_planning_is_a_clear_error(tmp_path: Path)
     plan = io.plan_input(str(path), 9)
     pq.write_table(pa.table({"review": ["x" * 50] * 7}), path)
     with pytest.raises(io.InputError, match="changed while it was being scored"):
-        io.read_chunk(plan.chunks[2])
+        read_chunk(plan.chunks[2])
 
 
 def test_kaggle_and_pipeline_column_names_are_recognised() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import s3fs
-from batch_support import FlakyS3Proxy, list_keys, reviews_frame, upload_folder
+from batch_support import FlakyS3Proxy, list_keys, read_chunk, reviews_frame, upload_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 COLUMNS = ["id", "predicted_label", "probability_positive", "model_version"]
@@ -154,7 +154,7 @@ def test_a_parquet_chunk_read_from_s3_fetches_its_row_group_not_the_file(
         s3fs.S3FileSystem.clear_instance_cache()
         plan = io.plan_input(f"s3://{s3_bucket}/in/big.parquet", per_group)
         proxy.gets = proxy.get_bytes = 0
-        frame = io.read_chunk(plan.chunks[3])
+        frame = read_chunk(plan.chunks[3])
     assert frame["review"].tolist() == texts[3 * per_group : 4 * per_group]
     # One ranged GET of that row group (the footer came with the plan), not the 8 MB file.
     assert (proxy.gets, proxy.get_bytes) == (1, group_bytes)

@@ -31,9 +31,9 @@ TEXT_COLUMNS = ("review", "text")
 ID_COLUMNS = ("id", "review_id")
 LABEL_COLUMNS = ("sentiment", "label")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-# A chunk (a Prefect task: ~0.15 s of API-server CPU each) is decoded and scored this many rows at
-# a time, so scoring starts after the first batch is decoded rather than the whole chunk. 25k
-# reviews in chunks of 20,000 (interleaved, 4 runs each): 3.93 s on average against 4.12 s.
+# A chunk (one Prefect task, one read request) is decoded and scored this many rows at a time, so
+# scoring starts after the first batch is decoded rather than the whole chunk. 25k reviews in
+# chunks of 20,000 (interleaved, 4 runs each): 3.93 s on average against 4.12 s.
 BATCH_ROWS = 5_000
 
 
@@ -346,12 +346,6 @@ def iter_chunk(spec: ChunkSpec) -> Iterator[pd.DataFrame]:
             f"{spec.url}: chunk {spec.index} should hold {spec.rows} rows but "
             f"{row - spec.first_row} were read; the file changed while it was being scored"
         )
-
-
-def read_chunk(spec: ChunkSpec) -> pd.DataFrame:
-    """The whole chunk as one frame (see :func:`iter_chunk`)."""
-    frames = list(iter_chunk(spec))
-    return pd.concat(frames) if len(frames) > 1 else frames[0]
 
 
 def _parquet_frames(spec: ChunkSpec, data: bytes, columns: list[str]) -> Iterator[pd.DataFrame]:
