@@ -56,8 +56,19 @@ class FlakyS3Proxy:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b""  # pyarrow's S3 client streams uploads in HTTP chunks
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return body
+
             def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self._body()
                 if self.command == "GET" and proxy.match in self.path and proxy._take():
                     payload = (
                         b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable"
@@ -70,7 +81,12 @@ class FlakyS3Proxy:
                     self.wfile.write(payload)
                     return
                 connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("expect", "transfer-encoding", "content-length")
+                }
+                headers["Content-Length"] = str(len(body))
                 connection.request(self.command, self.path, body=body, headers=headers)
                 response = connection.getresponse()
                 data = response.read()

@@ -99,13 +99,16 @@ def test_scores_csv_with_rejects_labels_and_report(
     )
     assert set(report["drift"]["psi"]) == {"text_length", "oov_rate", "score"}
     assert report["drift"]["thresholds"] == {"psi": 0.2, "positive_rate_change": 0.15}
-    assert state.message == report_message(report)
+    # The summary's time covers the whole run: writing the report and publishing too.
+    seconds = state.result()["seconds"]
+    assert seconds >= report["run"]["seconds"]
+    assert state.message == report_message(report, seconds)
 
 
-def report_message(report: dict) -> str:
+def report_message(report: dict, seconds: float | None = None) -> str:
     from imdb_sentiment.batch.flow import summarize
 
-    return summarize(report)["message"]
+    return summarize(report, total_seconds=seconds)["message"]
 
 
 class _Page(HTMLParser):
