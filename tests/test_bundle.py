@@ -149,3 +149,27 @@ def test_one_pass_scoring_gives_the_same_probabilities_and_oov_rates(small_bundl
     np.testing.assert_array_equal(probabilities, model.predict_proba(texts))
     np.testing.assert_allclose(oov, model.oov_rates(texts))
     assert oov[1] == 1.0 and oov[2] == 0.0
+
+
+def test_batches_started_together_on_the_workers_come_back_in_their_own_order(
+    small_bundle: Path, sample_pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from imdb_sentiment import bundle
+
+    monkeypatch.setattr(bundle, "PARALLEL_MIN_BATCH", 8)
+    texts = pd.read_parquet(sample_pipeline / "data" / "split" / "test.parquet")["text"].tolist()
+    first, second = texts[:40], texts[40:100]
+    single = load_bundle(small_bundle)
+    pooled = load_bundle(small_bundle, scoring_workers=2)
+    try:
+        # The batch flow hands over the next batch before it collects the previous one.
+        started = [pooled.start_proba_and_oov_rates(batch) for batch in (first, second)]
+        results = [collect() for collect in reversed(started)][::-1]
+    finally:
+        pooled.close()
+    for batch, (probabilities, oov) in zip((first, second), results, strict=True):
+        expected_probabilities, expected_oov = single.predict_proba_and_oov_rates(batch)
+        np.testing.assert_array_equal(probabilities, expected_probabilities)
+        np.testing.assert_array_equal(oov, expected_oov)

@@ -19,11 +19,11 @@ import json
 import multiprocessing
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -111,24 +111,35 @@ class SentimentModel:
         if not texts:
             return np.empty(0, dtype=np.float64)
         if self._parallel(texts):
-            return self._score_in_workers(texts, with_oov=False)[0]
+            return self._score_in_workers(texts, with_oov=False)()[0]
         return _score(self.pipeline, texts, with_oov=False)[0]
 
     def predict_proba_and_oov_rates(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``predict_proba`` and ``oov_rates`` together, from one tokenization when the model's
         vectorizer allows it (the batch flow monitors the OOV rate of every row)."""
+        return self.start_proba_and_oov_rates(texts)()
+
+    def start_proba_and_oov_rates(
+        self, texts: Sequence[str]
+    ) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        """Start ``predict_proba_and_oov_rates`` and return the call that waits for its result.
+
+        A large batch is handed to the worker processes at once, so the caller can prepare its
+        next batch while they score this one; otherwise scoring happens in that call.
+        """
         texts = _as_text_list(texts)
         if self._parallel(texts):
             return self._score_in_workers(texts, with_oov=True)
-        return _score(self.pipeline, texts, with_oov=True)
+        return partial(_score, self.pipeline, texts, True)
 
     def _parallel(self, texts: list[str]) -> bool:
         return self.scoring_workers > 1 and len(texts) >= PARALLEL_MIN_BATCH
 
     def _score_in_workers(
         self, texts: list[str], with_oov: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Score a large batch in chunks over a pool of processes started once per model.
+    ) -> Callable[[], tuple[np.ndarray, np.ndarray | None]]:
+        """Start scoring a large batch in chunks over a pool of processes started once per model;
+        returns the call that waits for the result.
 
         The tokenizer holds the GIL, so threads would not help. Workers are forked and inherit
         the loaded model (nothing is pickled but the texts); they run only numpy and regex code
@@ -145,10 +156,17 @@ class SentimentModel:
                     initargs=(self.pipeline,),
                 )
         size = -(-len(texts) // (self.scoring_workers * 4))
-        chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
-        parts = list(self._pool.map(_score_chunk, chunks, repeat(with_oov)))
-        probabilities = np.concatenate([part[0] for part in parts])
-        return probabilities, np.concatenate([part[1] for part in parts]) if with_oov else None
+        futures = [
+            self._pool.submit(_score_chunk, texts[start : start + size], with_oov)
+            for start in range(0, len(texts), size)
+        ]
+
+        def result() -> tuple[np.ndarray, np.ndarray | None]:
+            parts = [future.result() for future in futures]
+            probabilities = np.concatenate([part[0] for part in parts])
+            return probabilities, np.concatenate([part[1] for part in parts]) if with_oov else None
+
+        return result
 
     def close(self) -> None:
         """Stop the scoring worker processes, if any were started."""

@@ -21,7 +21,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -202,12 +202,19 @@ def score_chunk(
     started = time.perf_counter()
     model = None
     batches = []
+    scoring = None  # the batch the scoring processes are working on
     for frame in io.iter_chunk(spec):
         # Asked for after the first read: the first chunks are read while the flow loads it.
         model = model or cached_model(model_location, scoring_workers)
-        batches.append(_score_batch(frame, model, spec.columns, scored_at))
-    if model is None:
+        # Hand this batch over before finishing the previous one: the scoring processes always
+        # have work while this thread decodes, checks and writes.
+        started_batch = _start_batch(frame, model, spec.columns)
+        if scoring is not None:
+            batches.append(_finish_batch(scoring, model, scored_at))
+        scoring = started_batch
+    if model is None or scoring is None:
         raise io.InputError(f"{spec.url}: chunk {spec.index} has no rows")
+    batches.append(_finish_batch(scoring, model, scored_at))
     parts = {
         "predictions": outputs.part("predictions", spec.index),
         "rejects": outputs.part("rejects", spec.index),
@@ -229,16 +236,46 @@ def score_chunk(
     )
 
 
-def _score_batch(
-    frame: pd.DataFrame, model: SentimentModel, columns: io.Columns, scored_at: datetime
-) -> _ScoredBatch:
-    """Score one batch of rows: its predictions and rejects tables, its profile and tallies."""
+@dataclass
+class _StartedBatch:
+    """A batch whose texts are being scored, with what its scores will be combined with."""
+
+    rows: np.ndarray  # input row numbers
+    reasons: np.ndarray
+    ok: np.ndarray
+    ids: np.ndarray
+    texts: list[str]
+    truth: np.ndarray | None  # 0/1, -1 where unknown; scorable rows only
+    labels_unrecognized: int
+    scores: Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+def _start_batch(frame: pd.DataFrame, model: SentimentModel, columns: io.Columns) -> _StartedBatch:
+    """Check one batch of rows and start scoring the ones that can be scored."""
     reasons = reject_reasons(frame[columns.text])
     ok = pd.isna(reasons)
-    ids = _row_ids(frame, columns.id)
     texts = frame[columns.text].to_numpy(object)[ok].tolist()
-    # One pass over the text gives both: the OOV rate costs nothing extra.
-    probabilities, oov = model.predict_proba_and_oov_rates(texts)
+    truth, unrecognized = None, 0
+    if columns.label is not None:
+        truth, unrecognized = _true_labels(frame[columns.label])
+        truth = truth[ok]
+    return _StartedBatch(
+        rows=frame.index.to_numpy(),
+        reasons=reasons,
+        ok=ok,
+        ids=_row_ids(frame, columns.id),
+        texts=texts,
+        truth=truth,
+        labels_unrecognized=unrecognized,
+        # One pass over the text gives both: the OOV rate costs nothing extra.
+        scores=model.start_proba_and_oov_rates(texts),
+    )
+
+
+def _finish_batch(batch: _StartedBatch, model: SentimentModel, scored_at: datetime) -> _ScoredBatch:
+    """Wait for a batch's scores: its predictions and rejects tables, its profile and tallies."""
+    probabilities, oov = batch.scores()
+    texts, ok = batch.texts, batch.ok
 
     reference = model.manifest.get("reference_profile")
     profile = None
@@ -248,18 +285,15 @@ def _score_batch(
         profile = (built, weights)
 
     confusion = None
-    unrecognized = 0
-    if columns.label is not None:
-        truth, unrecognized = _true_labels(frame[columns.label])
-        truth = truth[ok]
-        known = truth >= 0
+    if batch.truth is not None:
+        known = batch.truth >= 0
         guess = (probabilities >= model.threshold).astype(np.int64)
-        confusion = np.bincount(truth[known] * 2 + guess[known], minlength=4).reshape(2, 2)
+        confusion = np.bincount(batch.truth[known] * 2 + guess[known], minlength=4).reshape(2, 2)
 
     utc = np.datetime64(scored_at.astimezone(UTC).replace(tzinfo=None), "us")
     predictions = pa.table(
         {
-            "id": pa.array(ids[ok].tolist(), pa.string()),
+            "id": pa.array(batch.ids[ok].tolist(), pa.string()),
             "predicted_label": pa.array(model.labels_for(probabilities), pa.string()),
             "probability_positive": pa.array(probabilities, pa.float64()),
             "model_version": pa.array([model.version] * len(texts), pa.string()),
@@ -269,19 +303,19 @@ def _score_batch(
     )
     rejects = pa.table(
         {
-            "row": pa.array(frame.index.to_numpy()[~ok], pa.int64()),
-            "id": pa.array(ids[~ok].tolist(), pa.string()),
-            "reason": pa.array(reasons[~ok].tolist(), pa.string()),
+            "row": pa.array(batch.rows[~ok], pa.int64()),
+            "id": pa.array(batch.ids[~ok].tolist(), pa.string()),
+            "reason": pa.array(batch.reasons[~ok].tolist(), pa.string()),
         },
         schema=REJECT_SCHEMA,
     )
     return _ScoredBatch(
         predictions=predictions,
         rejects=rejects,
-        rejected={r: int(np.count_nonzero(reasons == r)) for r in REJECT_REASONS},
+        rejected={r: int(np.count_nonzero(batch.reasons == r)) for r in REJECT_REASONS},
         profile=profile,
         confusion=confusion,
-        labels_unrecognized=unrecognized,
+        labels_unrecognized=batch.labels_unrecognized,
     )
 
 
