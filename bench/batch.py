@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[25_000, 1_000_000])
     parser.add_argument("--targets", nargs="+", choices=["local", "s3"], default=["local", "s3"])
     parser.add_argument("--model", default=str(ROOT / "models" / "imdb-sentiment"))
-    parser.add_argument("--chunk-rows", type=int, default=20_000)  # the flow's default
+    parser.add_argument("--chunk-rows", type=int, default=50_000)  # the flow's default
     parser.add_argument("--baseline-texts", type=int, default=25_000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -297,7 +297,7 @@ class _FileWindow(io.RawIOBase):
     """Bytes [offset, offset + len(data)) of a file, readable at their positions in that file."""
 
     def __init__(self, data: bytes, offset: int) -> None:
-        self._data, self._offset, self._position = data, offset, 0
+        self._data, self._offset, self._position = memoryview(data), offset, 0
 
     def readable(self) -> bool:
         return True
@@ -313,14 +313,19 @@ class _FileWindow(io.RawIOBase):
         self._position = (position, self._position + position, end + position)[whence]
         return self._position
 
-    def readinto(self, buffer: Any) -> int:
+    def read(self, size: int = -1) -> memoryview:
+        # pyarrow reads through read() and takes any buffer: a view of the bytes costs no copy.
         start = self._position - self._offset
-        size = min(len(buffer), len(self._data) - start)
-        if start < 0 or size < 0:
+        if start < 0 or start > len(self._data):
             raise OSError(f"read at byte {self._position} is outside the chunk's byte range")
-        buffer[:size] = self._data[start : start + size]
-        self._position += size
-        return size
+        view = self._data[start:] if size < 0 else self._data[start : start + size]
+        self._position += len(view)
+        return view
+
+    def readinto(self, buffer: Any) -> int:
+        view = self.read(len(buffer))
+        buffer[: len(view)] = view
+        return len(view)
 
 
 def _records(handle: Any) -> Iterator[tuple[int, int]]:
