@@ -127,6 +127,27 @@ def test_missing_input_and_unknown_format_are_clear_errors(tmp_path: Path) -> No
         io.plan_input(str(tmp_path / "broken.parquet"), 10)
 
 
+def test_relative_paths_and_file_urls_read_the_same_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"review": ["fine", "awful"]}).to_csv("reviews.csv", index=False)
+    urls = ["reviews.csv", str(tmp_path / "reviews.csv"), f"file://{tmp_path}/reviews.csv"]
+    frames = [read_chunk(io.plan_input(url, 10).chunks[0]) for url in urls]
+    for frame in frames:
+        assert frame["review"].tolist() == ["fine", "awful"]
+
+
+def test_access_denied_on_s3_is_a_permission_error_that_is_not_retried() -> None:
+    from imdb_sentiment.batch.flow import PERMANENT_ERRORS
+
+    # pyarrow reports it as a plain OSError, which the flow would retry as transient.
+    denied = pytest.raises(PermissionError, match=r"s3://bucket/in\.csv: AWS Error ACCESS_DENIED")
+    with denied, io._s3_errors("s3://bucket/in.csv"):
+        raise OSError("AWS Error ACCESS_DENIED during HeadObject operation: No response body.")
+    assert PermissionError in PERMANENT_ERRORS
+
+
 def test_output_paths_for_a_file_and_for_a_folder() -> None:
     as_file = io.OutputPaths.for_output("s3://bucket/run/scores.parquet")
     assert as_file.predictions == "s3://bucket/run/scores.parquet"
