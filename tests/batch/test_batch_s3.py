@@ -125,7 +125,6 @@ def test_transient_s3_errors_are_retried_by_the_flow(
 def test_a_parquet_chunk_read_from_s3_fetches_its_row_group_not_the_file(
     moto_server: str,
     s3_bucket: str,
-    fresh_s3fs: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
