@@ -112,6 +112,19 @@ def test_model_spec_cannot_name_arbitrary_code(bundle_copy: Path) -> None:
         load_bundle(bundle_copy)
 
 
+def test_unordered_ngram_keys_are_refused(bundle_copy: Path) -> None:
+    # Lookups assume sorted, distinct keys: a bundle whose keys are not is refused at load time.
+    keys_path = next(bundle_copy.glob("*.keys.npy"))
+    keys = np.load(keys_path)
+    np.save(keys_path, keys[::-1].copy())
+    _edit_manifest(
+        bundle_copy,
+        lambda m: m["files"][keys_path.name].update(sha256=sha256_bytes(keys_path.read_bytes())),
+    )
+    with pytest.raises(BundleError, match="keys must be distinct and in ascending order"):
+        load_bundle(bundle_copy)
+
+
 def test_explanation_weights_add_up_to_the_score(small_bundle: Path) -> None:
     model = load_bundle(small_bundle)
     text = "A wonderful, moving film. The plot was boring in places but the acting was great."

@@ -30,7 +30,7 @@ class KeyTable:
 
     def __init__(self, keys: np.ndarray) -> None:
         if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
-            raise ValueError("KeyTable needs distinct keys in ascending order")
+            raise ValueError("keys must be distinct and in ascending order")
         self._sorted = keys
         bits = max(4, int(len(keys) * 2).bit_length())
         self._shift = np.uint64(64 - bits)
@@ -44,7 +44,8 @@ class KeyTable:
         slots = np.maximum.accumulate(homes - rank) + rank if len(keys) else rank
         size = max(1 << bits, int(slots[-1]) + 1 if len(keys) else 0) + 1
         self._keys = np.zeros(size, dtype=np.int64)
-        self._columns = np.full(size, -1, dtype=np.int64)
+        # int32 columns: half the memory to fault in at load and to read per probe.
+        self._columns = np.full(size, -1, dtype=np.int32 if len(keys) < 2**31 else np.int64)
         self._keys[slots] = keys[order]
         self._columns[slots] = order
 

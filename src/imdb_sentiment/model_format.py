@@ -113,14 +113,18 @@ def load_ngram_vectorizer(spec: dict[str, Any], files: Files) -> NgramVectorizer
     except ValueError as error:
         raise ModelFormatError(f"bad n-gram vectorizer: {error}") from error
     vectorizer.tokens_ = tokens
-    vectorizer.token_ids_ = {token: index + 1 for index, token in enumerate(tokens)}
     vectorizer.keys_ = _array(files, spec["keys"])
     vectorizer.idf_ = _array(files, spec["idf"])
-    if vectorizer.keys_.dtype != np.int64 or np.any(np.diff(vectorizer.keys_) <= 0):
-        raise ModelFormatError(f"{spec['keys']} must hold strictly increasing int64 keys")
+    if vectorizer.keys_.dtype != np.int64:
+        raise ModelFormatError(f"{spec['keys']} must hold int64 keys")
     if vectorizer.idf_.shape != vectorizer.keys_.shape:
         raise ModelFormatError(f"{spec['idf']} and {spec['keys']} differ in length")
-    vectorizer.prepare()  # build the key table now, not on the first request
+    try:
+        # The lookup tables, built now rather than on the first request. Building the n-gram
+        # key table checks that the keys strictly increase.
+        vectorizer.prepare()
+    except ValueError as error:
+        raise ModelFormatError(f"bad n-gram vectorizer ({spec['keys']}): {error}") from error
     return vectorizer
 
 

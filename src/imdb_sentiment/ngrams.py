@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from itertools import chain, repeat
 
 import numpy as np
@@ -115,6 +116,12 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
     def vocabulary_(self) -> dict[str, int]:
         return self.token_ids_
 
+    @cached_property
+    def token_ids_(self) -> dict[str, int]:
+        """Token -> id (1-based). Built on first use: scoring with the vectorized tokenizer never
+        needs it, and building it is a sixth of loading a bundle (~0.045 s for 180k tokens)."""
+        return {token: index + 1 for index, token in enumerate(self.tokens_)}
+
     @property
     def n_features_(self) -> int:
         return len(self.keys_) + int(self.length_feature)
@@ -149,7 +156,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         if len(tokens) > MAX_TOKENS:
             raise ValueError(f"{len(tokens)} distinct tokens exceed the {MAX_TOKENS} id space")
         self.tokens_ = tokens
-        self.token_ids_ = {token: index + 1 for index, token in enumerate(tokens)}
+        self.__dict__.pop("token_ids_", None)  # rebuilt from these tokens on first use
         keys, rows = _ngram_keys(*self._encode(token_lists), self.max_n)
         # Document frequency: count each (review, n-gram) pair once.
         unique_keys, key_index = np.unique(keys, return_inverse=True)

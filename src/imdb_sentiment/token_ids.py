@@ -142,7 +142,8 @@ class TokenIdEncoder:
         starts = _nonzero(end_at)
         ends = end_at[starts]
         text_starts = np.zeros(len(texts), dtype=np.int64)
-        np.cumsum([len(text) + 1 for text in texts[:-1]], out=text_starts[1:])
+        lengths = np.fromiter(map(len, texts[:-1]), np.int64, count=len(texts) - 1)
+        np.cumsum(lengths + 1, out=text_starts[1:])
         rows = np.searchsorted(text_starts, starts, side="right") - 1
         return points, starts, ends, rows
 
