@@ -148,6 +148,29 @@ def test_access_denied_on_s3_is_a_permission_error_that_is_not_retried() -> None
     assert PermissionError in PERMANENT_ERRORS
 
 
+def test_parts_are_joined_in_order_and_a_lone_part_is_copied_and_kept(tmp_path: Path) -> None:
+    schema = pa.schema([("id", pa.string()), ("score", pa.float64())])
+    parts = []
+    for index, ids in enumerate([["a", "b"], ["c"]]):
+        parts.append(str(tmp_path / "parts" / f"part-{index}.parquet"))
+        io.write_table(pa.table({"id": ids, "score": [0.5] * len(ids)}, schema=schema), parts[-1])
+    joined = tmp_path / "joined.parquet"
+    assert io.concatenate_parts(parts, schema, str(joined)) == 3
+    assert pq.read_table(joined)["id"].to_pylist() == ["a", "b", "c"]
+
+    lone = tmp_path / "out" / "lone.parquet"
+    assert io.concatenate_parts(parts[:1], schema, str(lone)) == 2
+    assert pq.read_table(lone).equals(pq.read_table(parts[0]))
+    assert Path(parts[0]).exists(), "a retried call must still find its parts"
+
+    # A lone part of another schema is converted, not copied.
+    float32 = str(tmp_path / "parts" / "float32.parquet")
+    io.write_table(pa.table({"id": ["d"], "score": pa.array([1.0], pa.float32())}), float32)
+    converted = tmp_path / "converted.parquet"
+    assert io.concatenate_parts([float32], schema, str(converted)) == 1
+    assert pq.read_schema(converted).field("score").type == pa.float64()
+
+
 def test_output_paths_for_a_file_and_for_a_folder() -> None:
     as_file = io.OutputPaths.for_output("s3://bucket/run/scores.parquet")
     assert as_file.predictions == "s3://bucket/run/scores.parquet"

@@ -336,10 +336,12 @@ def assemble(summaries: list[ChunkSummary], outputs: io.OutputPaths, write_csv: 
 
 @_task(name="write-report")
 def write_report(report: dict[str, Any], outputs: io.OutputPaths) -> None:
-    io.write_bytes(render_html(report).encode(), outputs.staged(outputs.report_html))
-    io.write_bytes(
-        json.dumps(report, indent=2, default=str).encode(), outputs.staged(outputs.report_json)
-    )
+    files = {
+        outputs.staged(outputs.report_html): render_html(report).encode(),
+        outputs.staged(outputs.report_json): json.dumps(report, indent=2, default=str).encode(),
+    }
+    with ThreadPoolExecutor(len(files), thread_name_prefix="write-report") as writers:
+        list(writers.map(lambda item: io.write_bytes(item[1], item[0]), files.items()))
 
 
 @_task(name="publish-outputs")

@@ -526,9 +526,18 @@ def write_bytes(data: bytes, url: str) -> None:
 def concatenate_parts(
     part_urls: Sequence[str], schema: pa.Schema, parquet_url: str, csv_url: str | None = None
 ) -> int:
-    """Stream part files, in order, into one Parquet file (one row group per part) and maybe CSV."""
+    """Stream part files, in order, into one Parquet file (one row group per part) and maybe CSV.
+
+    A lone part already is that Parquet file: it is copied (server-side on S3), not decoded and
+    written again. Parts stay in place either way, so a retried call finds them all.
+    """
     import pyarrow.csv as pacsv
 
+    if len(part_urls) == 1 and csv_url is None:
+        metadata = _parquet_metadata(part_urls[0])
+        if metadata.schema.to_arrow_schema() == schema:
+            _copy(part_urls[0], parquet_url)
+            return metadata.num_rows
     rows = 0
     with ExitStack() as outputs:
         writer = outputs.enter_context(
@@ -546,6 +555,21 @@ def concatenate_parts(
                 csv_writer.write_table(table)
             rows += table.num_rows
     return rows
+
+
+def _parquet_metadata(url: str) -> pq.FileMetaData:
+    fs, path = filesystem(url)
+    with _s3_errors(url), fs.open_input_file(path) as handle:
+        return pq.read_metadata(handle)
+
+
+def _copy(source_url: str, target_url: str) -> None:
+    fs, source = filesystem(source_url)
+    _, target = filesystem(target_url)
+    with _s3_errors(target_url):
+        if not isinstance(fs, pafs.S3FileSystem):
+            fs.create_dir(posixpath.dirname(target), recursive=True)
+        fs.copy_file(source, target)
 
 
 def commit(staged_url: str, final_url: str) -> None:
