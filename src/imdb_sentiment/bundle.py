@@ -14,9 +14,11 @@ imports training code.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import multiprocessing
+import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,6 +46,10 @@ CHECKED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
 # smaller ones (single reviews from the API) are scored in-process with no hand-off cost.
 PARALLEL_MIN_BATCH = 2_000
 _WORKER_PIPELINE: Any = None  # the model inside a scoring worker process
+# A scoring worker serves arrays up to this size from its heap and keeps this much freed heap for
+# the next piece, instead of mapping and unmapping memory for every piece.
+WORKER_HEAP_KEEP_BYTES = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters (malloc.h)
 
 
 class BundleError(RuntimeError):
@@ -221,6 +227,25 @@ class SentimentModel:
 def _adopt_pipeline(pipeline: Any) -> None:
     global _WORKER_PIPELINE
     _WORKER_PIPELINE = pipeline
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> None:
+    """Let this (worker) process reuse freed memory instead of returning it to the OS (glibc only).
+
+    By default glibc hands the memory of each piece's arrays back to the OS when they are freed,
+    and the next piece page-faults it all in again. Measured in the batch flow (25k reviews, two
+    workers forked from the flow process): ~180k page faults and 0.35-0.45 s of system time per
+    worker, 15 % of its CPU; with these thresholds, ~10k and 0.02 s.
+    """
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_TRIM_THRESHOLD, WORKER_HEAP_KEEP_BYTES)
+        libc.mallopt(_M_MMAP_THRESHOLD, WORKER_HEAP_KEEP_BYTES)
+    except (AttributeError, OSError, ValueError):  # not glibc: its defaults stay
+        return
 
 
 def _score_chunk(texts: list[str], with_oov: bool) -> tuple[np.ndarray, np.ndarray | None]:
