@@ -186,3 +186,29 @@ def test_batches_started_together_on_the_workers_come_back_in_their_own_order(
         expected_probabilities, expected_oov = single.predict_proba_and_oov_rates(batch)
         np.testing.assert_array_equal(probabilities, expected_probabilities)
         np.testing.assert_array_equal(oov, expected_oov)
+
+
+def test_scoring_workers_run_where_the_c_library_is_not_glibc(
+    small_bundle: Path, sample_pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import pandas as pd
+
+    from imdb_sentiment import bundle
+
+    def no_glibc(name: str) -> str:
+        raise ValueError(f"unrecognized configuration name {name!r}")  # as on macOS
+
+    # Forked workers inherit the patch: their memory setting is skipped, scoring is not.
+    monkeypatch.setattr(os, "confstr", no_glibc)
+    monkeypatch.setattr(bundle, "PARALLEL_MIN_BATCH", 8)
+    texts = pd.read_parquet(sample_pipeline / "data" / "split" / "test.parquet")["text"].tolist()
+    pooled = load_bundle(small_bundle, scoring_workers=2)
+    try:
+        probabilities = pooled.predict_proba(texts[:60])
+    finally:
+        pooled.close()
+    np.testing.assert_array_equal(
+        probabilities, load_bundle(small_bundle).predict_proba(texts[:60])
+    )
