@@ -4,8 +4,15 @@ For each size in --rows it writes an input of that many reviews (the real test s
 and runs `imdb_sentiment.batch.flow.batch_predict` in a fresh process, as `imdb-sentiment batch`
 does, reading and writing local disk and, with --targets s3, a moto_server on loopback. Beside it,
 the bare scoring rate, measured again just before and just after each run: the loaded bundle's
-predict_proba on texts already in memory, in one process and in one process per core (no I/O, no
-Prefect); the ratio uses the mean of the two all-cores rates. Peak RSS comes from getrusage.
+predict_proba on texts already in memory, in one process and on all cores through the bundle's own
+scoring processes, the ones the flow scores on (no I/O, no Prefect); the ratio uses the mean of the
+two all-cores rates. Peak RSS comes from getrusage; the CPU seconds of the flow process, of the
+scoring processes and of Prefect's temporary API server while the flow runs, from /proc.
+
+A run of a few seconds says little on a machine whose speed drifts by a third within minutes, so
+inputs of at most --repeat-below rows run --repeats times, each run between two baseline
+measurements (B F B F B F B); the figures reported are the median run's, and every run is kept
+in the JSON.
 
     python bench/batch.py --rows 25000 1000000 --targets local s3
 """
@@ -21,8 +28,8 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SPLIT = ROOT / "data" / "split" / "test.parquet"
@@ -66,49 +73,77 @@ def write_input(rows: int, path: Path, row_group: int) -> Path:
     return path
 
 
-_model = None
-
-
-def _load(model: str) -> None:
-    global _model
-    from imdb_sentiment.bundle import load_bundle
-
-    _model = load_bundle(model)
-
-
-def _score(texts: list[str]) -> float:
+def _score(model: Any, texts: list[str]) -> float:
     started = time.perf_counter()
-    _model.predict_proba(texts)
+    model.predict_proba(texts)
     return time.perf_counter() - started
 
 
 def in_process_rates(model: str, sample: int) -> dict[str, float]:
-    """Reviews/s of predict_proba alone: one process, and one process per core."""
+    """Reviews/s of the bundle's predict_proba alone, on texts already in memory (no I/O, no
+    Prefect): in this process, and on all cores through the bundle's scoring processes, as the
+    flow scores (with the CPU seconds those processes spent)."""
     import pyarrow.parquet as pq
 
+    from imdb_sentiment.bundle import load_bundle
+
     texts = pq.read_table(TEST_SPLIT, columns=["text"])["text"].to_pylist()[:sample]
-    _load(model)
-    _score(texts[:200])  # warm up
-    one = len(texts) / _score(texts)
-    cores = os.cpu_count() or 1
-    with ProcessPoolExecutor(cores, initializer=_load, initargs=(model,)) as pool:
-        list(pool.map(_score, [texts[:50]] * cores))  # every worker has loaded the bundle
-        shares = [texts[i::cores] for i in range(cores)]
-        started = time.perf_counter()
-        list(pool.map(_score, shares))
-        all_cores = len(texts) / (time.perf_counter() - started)
-    return {"one_process": round(one, 1), "all_cores": round(all_cores, 1), "texts": len(texts)}
+    single = load_bundle(model)
+    _score(single, texts[:200])  # warm up
+    one = len(texts) / _score(single, texts)
+    others = set(_children_cpu_seconds())  # moto_server, when there is one
+    parallel = load_bundle(model, scoring_workers=os.cpu_count() or 1)
+    try:
+        _score(parallel, texts[:5_000])  # forks the scoring processes, warms them up
+        before = _children_cpu_seconds()
+        all_cores = len(texts) / _score(parallel, texts)
+        after = _children_cpu_seconds()
+    finally:
+        parallel.close()
+    cpu = sum(after[pid] - before.get(pid, 0.0) for pid in after if pid not in others)
+    return {
+        "one_process": round(one, 1),
+        "all_cores": round(all_cores, 1),
+        "all_cores_cpu_seconds": round(cpu, 2),
+        "texts": len(texts),
+    }
+
+
+def _children_cpu_seconds() -> dict[int, float]:
+    """CPU seconds so far of each child process of this one (Linux /proc)."""
+    me, found = os.getpid(), {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == me:
+                    found[int(entry.name)] = _cpu_seconds(int(entry.name))
+            except (OSError, ValueError):  # gone in the meantime
+                continue
+    return found
 
 
 def run_flow_child(args: argparse.Namespace) -> None:
-    """In the child process: run the flow once, print timings and peak memory as JSON."""
+    """In the child process: run the flow once, print timings, CPU and peak memory as JSON."""
     from imdb_sentiment.batch.flow import batch_predict
 
+    # CPU while the flow runs, read when it starts running and after it returns: of this process
+    # (the flow's threads and Prefect's), of the children already there (Prefect's temporary API
+    # server) and of those forked during the run (the scoring processes).
+    at_start: dict[str, Any] = {}
+
+    def flow_running(*_: Any) -> None:
+        at_start.update(process=time.process_time(), children=_children_cpu_seconds())
+
     started = time.perf_counter()
-    summary = batch_predict(
+    summary = batch_predict.with_options(on_running=[flow_running])(
         input=args.input, output=args.output, model=args.model, chunk_rows=args.chunk_rows
     )
     wall = time.perf_counter() - started
+    process_cpu = time.process_time() - at_start["process"]
+    children = _children_cpu_seconds()
+    prefect_server = sum(children[pid] - at_start["children"][pid] for pid in at_start["children"])
+    scoring = sum(cpu for pid, cpu in children.items() if pid not in at_start["children"])
+    total = process_cpu + prefect_server + scoring
     print(
         "BENCH "
         + json.dumps(
@@ -116,6 +151,15 @@ def run_flow_child(args: argparse.Namespace) -> None:
                 "wall_seconds_with_prefect_startup": round(wall, 2),
                 "flow_seconds": summary["seconds"],
                 "scored": summary["counts"]["scored"],
+                "cpu_seconds_while_flow_runs": {
+                    "flow_process": round(process_cpu, 2),
+                    "scoring_processes": round(scoring, 2),
+                    "prefect_api_server": round(prefect_server, 2),
+                    # Against all cores for the flow's time: near 1, the run is CPU-bound.
+                    "share_of_all_cores": round(
+                        total / ((os.cpu_count() or 1) * summary["seconds"]), 3
+                    ),
+                },
                 # ru_maxrss is in KiB on Linux. Children: the largest scoring worker (or the
                 # temporary Prefect server), not their sum.
                 "peak_rss_mib_flow_process": round(
@@ -176,11 +220,15 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "imdb-sentiment"))
     parser.add_argument("--chunk-rows", type=int, default=50_000)  # the flow's default
     parser.add_argument("--baseline-texts", type=int, default=25_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each short input")
+    parser.add_argument("--repeat-below", type=int, default=100_000, help="rows; larger: once")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.child:
         run_flow_child(args)
         return
@@ -203,7 +251,6 @@ def main() -> None:
             for target in args.targets:
                 if target == "local":
                     input_url, output_url = str(source), str(WORK / f"out-{rows}")
-                    shutil.rmtree(output_url, ignore_errors=True)
                 else:
                     import boto3
 
@@ -213,33 +260,50 @@ def main() -> None:
                     input_url = f"s3://bench/in/{source.name}"
                     output_url = f"s3://bench/out-{rows}/"
                 # Measured just before and just after every run: this machine's speed drifts by
-                # a third or more within minutes, so the ratio uses the mean of the two.
+                # a third or more within minutes, so each ratio uses the mean of the two.
+                repeats = args.repeats if rows <= args.repeat_below else 1
                 before = in_process_rates(args.model, args.baseline_texts)
-                print(f"in-process scoring before: {before}", flush=True)
-                moto_cpu = _cpu_seconds(moto.pid) if target == "s3" else 0.0
-                result = run_flow(input_url, output_url, args, env)
-                if target == "s3":
-                    # moto answers every ranged GET by reading the whole object first: its CPU
-                    # time comes out of the same two cores the scoring runs on.
-                    result["moto_server_cpu_seconds"] = round(_cpu_seconds(moto.pid) - moto_cpu, 1)
-                after = in_process_rates(args.model, args.baseline_texts)
-                print(f"in-process scoring after: {after}", flush=True)
-                baseline = (before["all_cores"] + after["all_cores"]) / 2
-                flow_rate = rows / result["flow_seconds"]
+                print(f"in-process scoring: {before}", flush=True)
+                measured = []
+                for _ in range(repeats):
+                    if target == "local":
+                        shutil.rmtree(output_url, ignore_errors=True)
+                    moto_cpu = _cpu_seconds(moto.pid) if target == "s3" else 0.0
+                    result = run_flow(input_url, output_url, args, env)
+                    if target == "s3":
+                        # moto answers every ranged GET by reading the whole object first: its
+                        # CPU time comes out of the same two cores the scoring runs on.
+                        result["moto_server_cpu_seconds"] = round(
+                            _cpu_seconds(moto.pid) - moto_cpu, 1
+                        )
+                    after = in_process_rates(args.model, args.baseline_texts)
+                    print(f"in-process scoring: {after}", flush=True)
+                    baseline = (before["all_cores"] + after["all_cores"]) / 2
+                    flow_rate = rows / result["flow_seconds"]
+                    measured.append(
+                        {
+                            "in_process_reviews_per_second": {
+                                "before": before,
+                                "after": after,
+                                "all_cores_mean": round(baseline, 1),
+                            },
+                            **result,
+                            "end_to_end_reviews_per_second": round(flow_rate, 1),
+                            "ratio_to_in_process_all_cores": round(flow_rate / baseline, 3),
+                        }
+                    )
+                    print(json.dumps(measured[-1]), flush=True)
+                    before = after
+                ranked = sorted(measured, key=lambda m: m["ratio_to_in_process_all_cores"])
                 run = {
                     "rows": rows,
                     "target": target,
-                    "in_process_reviews_per_second": {
-                        "before": before,
-                        "after": after,
-                        "all_cores_mean": round(baseline, 1),
-                    },
-                    **result,
-                    "end_to_end_reviews_per_second": round(flow_rate, 1),
-                    "ratio_to_in_process_all_cores": round(flow_rate / baseline, 3),
+                    **ranked[len(ranked) // 2],  # the median run (upper middle of an even count)
+                    "repeats": len(measured),
+                    "ratios_of_all_repeats": [m["ratio_to_in_process_all_cores"] for m in measured],
+                    "all_repeats": measured,
                 }
                 runs.append(run)
-                print(json.dumps(run), flush=True)
                 if target == "s3":
                     client.delete_object(Bucket="bench", Key=f"in/{source.name}")
     finally:
