@@ -155,19 +155,21 @@ def test_parts_are_joined_in_order_and_a_lone_part_is_copied_and_kept(tmp_path: 
         parts.append(str(tmp_path / "parts" / f"part-{index}.parquet"))
         io.write_table(pa.table({"id": ids, "score": [0.5] * len(ids)}, schema=schema), parts[-1])
     joined = tmp_path / "joined.parquet"
-    assert io.concatenate_parts(parts, schema, str(joined)) == 3
+    assert io.concatenate_parts(parts, schema, str(joined)) == (3, str(joined))
     assert pq.read_table(joined)["id"].to_pylist() == ["a", "b", "c"]
 
+    # On disk a lone part is copied to the staged name, because committing renames that file.
     lone = tmp_path / "out" / "lone.parquet"
-    assert io.concatenate_parts(parts[:1], schema, str(lone)) == 2
+    assert io.concatenate_parts(parts[:1], schema, str(lone)) == (2, str(lone))
     assert pq.read_table(lone).equals(pq.read_table(parts[0]))
+    io.commit(str(lone), str(tmp_path / "final.parquet"))
     assert Path(parts[0]).exists(), "a retried call must still find its parts"
 
     # A lone part of another schema is converted, not copied.
     float32 = str(tmp_path / "parts" / "float32.parquet")
     io.write_table(pa.table({"id": ["d"], "score": pa.array([1.0], pa.float32())}), float32)
     converted = tmp_path / "converted.parquet"
-    assert io.concatenate_parts([float32], schema, str(converted)) == 1
+    assert io.concatenate_parts([float32], schema, str(converted)) == (1, str(converted))
     assert pq.read_schema(converted).field("score").type == pa.float64()
 
 
@@ -177,6 +179,13 @@ def test_output_paths_for_a_file_and_for_a_folder() -> None:
     assert as_file.rejects == "s3://bucket/run/scores.rejects.parquet"
     assert as_file.report_json == "s3://bucket/run/scores.report.json"
     assert as_file.staging == "s3://bucket/run/.scores.staging"
+    assert as_file.part("predictions", 3).startswith("s3://bucket/run/.scores.staging/run/")
+    # Each run stages in a subfolder of its own.
+    other_run = io.OutputPaths.for_output("s3://bucket/run/scores.parquet", run="b7")
+    assert (
+        other_run.staged(other_run.predictions)
+        == "s3://bucket/run/.scores.staging/b7/scores.parquet"
+    )
     as_folder = io.OutputPaths.for_output("out/")
     assert as_folder.predictions == "out/predictions.parquet"
     assert as_folder.report_html == "out/predictions.report.html"

@@ -73,6 +73,18 @@ def test_s3_input_output_and_model_match_a_local_run(
     assert summary["counts"]["scored"] == len(frame)
     assert summary["files"]["report_json"] == f"s3://{s3_bucket}/out/scores.report.json"
 
+    # One chunk: its part files are copied into place from staging as they are.
+    batch_predict(input=f"s3://{s3_bucket}/in/reviews.csv", output=f"s3://{s3_bucket}/one/")
+    assert [k for k in list_keys(s3_bucket, moto_server) if k.startswith("one/")] == [
+        "one/",
+        "one/predictions.parquet",
+        "one/predictions.rejects.parquet",
+        "one/predictions.report.html",
+        "one/predictions.report.json",
+    ]
+    lone = pd.read_parquet(f"s3://{s3_bucket}/one/predictions.parquet")
+    pd.testing.assert_frame_equal(lone[COLUMNS], local[COLUMNS])
+
 
 def test_transient_s3_errors_are_retried_by_the_flow(
     batch_env: Path,

@@ -12,10 +12,12 @@ boundaries (found by a quote-aware scan, so reviews with quoted newlines stay wh
 local or on a Dask cluster, reads its own chunk from the source and decodes it a batch of rows at a
 time, so neither the flow nor a worker ever holds more than a chunk's bytes and a batch of text.
 
-Output files are first written under a hidden temporary folder beside the destination and only
-then moved into place (a rename on disk, a server-side copy on S3): a reader never sees a partial
-file where a complete one is expected. On S3, pyarrow leaves an empty marker object for the
-output's folder when it deletes the temporary folder (as the S3 console's "Create folder" does).
+Output files are first written under a hidden temporary folder beside the destination (one
+subfolder per run) and only then put in place (a rename on disk, a server-side copy on S3): a
+reader never sees a partial file where a complete one is expected. Writing straight to the final
+key would not do: pyarrow completes an S3 upload when the stream is closed, even by an error, so
+a failed write would publish a truncated object. On S3, pyarrow leaves an empty marker object for
+the output's folder when it deletes the temporary folder (as the S3 console's "Create folder" does).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import io
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,8 +139,12 @@ def _s3_fs(endpoint: str | None, region: str | None, attempts: int) -> pafs.S3Fi
     if endpoint is not None:
         scheme, _, address = endpoint.partition("://")
         options.update(endpoint_override=address.rstrip("/"), scheme=scheme)
+    # Delayed open: a small file goes up in one PutObject when it is closed, not a multipart
+    # upload of three requests started when it is opened (10 ms against 30-45 ms on moto).
     return pafs.S3FileSystem(
-        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=attempts), **options
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=attempts),
+        allow_delayed_open=True,
+        **options,
     )
 
 
@@ -462,7 +468,11 @@ def _parquet_frames(spec: ChunkSpec, data: bytes, columns: list[str]) -> Iterato
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where one run's files go. ``output`` is a ``*.parquet`` file or a folder/prefix."""
+    """Where one run's files go. ``output`` is a ``*.parquet`` file or a folder/prefix.
+
+    ``staging`` holds a subfolder per run (``run``), so a run never has to clear what an
+    interrupted one left before it starts writing; it removes the whole folder when it is done.
+    """
 
     predictions: str
     csv: str
@@ -470,9 +480,10 @@ class OutputPaths:
     report_json: str
     report_html: str
     staging: str
+    run: str = "run"
 
     @classmethod
-    def for_output(cls, output: str) -> OutputPaths:
+    def for_output(cls, output: str, run: str = "run") -> OutputPaths:
         output = output.rstrip("/")
         if output.lower().endswith(".parquet"):
             folder, name = posixpath.split(output)
@@ -487,20 +498,21 @@ class OutputPaths:
             report_json=join(f"{stem}.report.json"),
             report_html=join(f"{stem}.report.html"),
             staging=join(f".{stem}.staging"),
+            run=run,
         )
 
     def staged(self, final: str) -> str:
-        return f"{self.staging}/{posixpath.basename(final)}"
+        return f"{self.staging}/{self.run}/{posixpath.basename(final)}"
 
     def part(self, kind: str, index: int) -> str:
-        return f"{self.staging}/{kind}/part-{index:06d}.parquet"
+        return f"{self.staging}/{self.run}/{kind}/part-{index:06d}.parquet"
 
 
 def remove_tree(url: str) -> None:
     fs, path = filesystem(url)
-    with _s3_errors(url):
-        if fs.get_file_info(path).type != pafs.FileType.NotFound:
-            fs.delete_dir(path)
+    # No existence check first: on S3 that is two more requests on the run's last step.
+    with _s3_errors(url), suppress(FileNotFoundError):
+        fs.delete_dir(path)
 
 
 @contextmanager
@@ -525,19 +537,23 @@ def write_bytes(data: bytes, url: str) -> None:
 
 def concatenate_parts(
     part_urls: Sequence[str], schema: pa.Schema, parquet_url: str, csv_url: str | None = None
-) -> int:
+) -> tuple[int, str]:
     """Stream part files, in order, into one Parquet file (one row group per part) and maybe CSV.
 
-    A lone part already is that Parquet file: it is copied (server-side on S3), not decoded and
-    written again. Parts stay in place either way, so a retried call finds them all.
+    Returns the rows and where the Parquet file is to be committed from. A lone part already is
+    that file: it is not decoded and written again but committed from where it is (on disk, a
+    copy at ``parquet_url``, since committing renames it). Parts stay in place either way, so a
+    retried call finds them all.
     """
     import pyarrow.csv as pacsv
 
     if len(part_urls) == 1 and csv_url is None:
         metadata = _parquet_metadata(part_urls[0])
         if metadata.schema.to_arrow_schema() == schema:
-            _copy(part_urls[0], parquet_url)
-            return metadata.num_rows
+            if not _commit_copies(part_urls[0]):
+                _copy(part_urls[0], parquet_url)
+                return metadata.num_rows, parquet_url
+            return metadata.num_rows, part_urls[0]
     rows = 0
     with ExitStack() as outputs:
         writer = outputs.enter_context(
@@ -554,7 +570,7 @@ def concatenate_parts(
             if csv_writer is not None:
                 csv_writer.write_table(table)
             rows += table.num_rows
-    return rows
+    return rows, parquet_url
 
 
 def _parquet_metadata(url: str) -> pq.FileMetaData:
@@ -572,9 +588,21 @@ def _copy(source_url: str, target_url: str) -> None:
         fs.copy_file(source, target)
 
 
+def _commit_copies(url: str) -> bool:
+    """Whether ``commit`` copies from ``url`` (an object store) rather than renaming it (disk)."""
+    return isinstance(filesystem(url)[0], pafs.S3FileSystem)
+
+
 def commit(staged_url: str, final_url: str) -> None:
-    """Move a finished file into place: a rename on local disk, a server-side copy on S3."""
+    """Put a finished file in place: a rename on local disk, a server-side copy on S3.
+
+    On S3 a move would be that copy and a delete: the staged object is left for the staging
+    folder's removal, one request for all of them.
+    """
     fs, staged = filesystem(staged_url)
     _, final = filesystem(final_url)
     with _s3_errors(final_url):
-        fs.move(staged, final)
+        if _commit_copies(staged_url):
+            fs.copy_file(staged, final)
+        else:
+            fs.move(staged, final)
