@@ -65,8 +65,21 @@ LABEL_VALUES = {
     "pos": 1,
     "1": 1,
 }
+
+
+class RowAccountingError(RuntimeError):
+    """The rows scored, rejected and written do not add up: the run publishes nothing."""
+
+
 # Errors that another attempt cannot fix: fail the run at once with the message.
-PERMANENT_ERRORS = (io.InputError, BundleError, FileNotFoundError, PermissionError, TypeError)
+PERMANENT_ERRORS = (
+    io.InputError,
+    BundleError,
+    RowAccountingError,
+    FileNotFoundError,
+    PermissionError,
+    TypeError,
+)
 
 _models: dict[tuple[str, int], SentimentModel] = {}
 _models_lock = threading.Lock()
@@ -369,7 +382,7 @@ def publish(
         written = joining[outputs.predictions].result()[0]
         scored = report["counts"]["scored"]
         if written != scored:
-            raise RuntimeError(
+            raise RowAccountingError(
                 f"row accounting failed: {scored} rows scored but {written} written; "
                 "nothing was published"
             )
@@ -481,7 +494,7 @@ def batch_predict(
     }
     scored = sum(s.scored for s in summaries)
     if scored + sum(rejected.values()) != plan.rows:
-        raise RuntimeError(
+        raise RowAccountingError(
             f"row accounting failed: {plan.rows} input rows, {scored} scored, "
             f"{sum(rejected.values())} rejected; nothing was published"
         )
