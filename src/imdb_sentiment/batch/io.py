@@ -550,7 +550,7 @@ def concatenate_parts(
     if len(part_urls) == 1 and csv_url is None:
         metadata = _parquet_metadata(part_urls[0])
         if metadata.schema.to_arrow_schema() == schema:
-            if not _commit_copies(part_urls[0]):
+            if not _commits_by_copy(filesystem(part_urls[0])[0]):
                 _copy(part_urls[0], parquet_url)
                 return metadata.num_rows, parquet_url
             return metadata.num_rows, part_urls[0]
@@ -588,9 +588,9 @@ def _copy(source_url: str, target_url: str) -> None:
         fs.copy_file(source, target)
 
 
-def _commit_copies(url: str) -> bool:
-    """Whether ``commit`` copies from ``url`` (an object store) rather than renaming it (disk)."""
-    return isinstance(filesystem(url)[0], pafs.S3FileSystem)
+def _commits_by_copy(fs: pafs.FileSystem) -> bool:
+    """Whether ``commit`` copies on ``fs`` (an object store) rather than renaming (disk)."""
+    return isinstance(fs, pafs.S3FileSystem)
 
 
 def commit(staged_url: str, final_url: str) -> None:
@@ -602,7 +602,7 @@ def commit(staged_url: str, final_url: str) -> None:
     fs, staged = filesystem(staged_url)
     _, final = filesystem(final_url)
     with _s3_errors(final_url):
-        if _commit_copies(staged_url):
+        if _commits_by_copy(fs):
             fs.copy_file(staged, final)
         else:
             fs.move(staged, final)
