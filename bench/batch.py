@@ -9,6 +9,12 @@ scoring processes, the ones the flow scores on (no I/O, no Prefect); the ratio u
 two all-cores rates. Peak RSS comes from getrusage; the CPU seconds of the flow process, of the
 scoring processes and of Prefect's temporary API server while the flow runs, from /proc.
 
+Also measured once per input, before its runs: the CPU a run spends beside scoring that the flow's
+own code cannot avoid (``fixed_costs``): Prefect's, for an empty flow of the same shape in a fresh
+process; loading the bundle in a fresh process; reading and decoding the input's texts; moto's
+share of that read. From them, each run gets the ratio it would have had with no overhead of its
+own (``ratio_if_only_fixed_costs``, an estimate), to tell the flow's own overhead from the rest.
+
 A run of a few seconds says little on a machine whose speed drifts by a third within minutes, so
 inputs of at most --repeat-below rows run --repeats times, each run between two baseline
 measurements (B F B F B F B); the figures reported are the median run's, and every run is kept
@@ -122,39 +128,131 @@ def _children_cpu_seconds() -> dict[int, float]:
     return found
 
 
-def run_flow_child(args: argparse.Namespace) -> None:
-    """In the child process: run the flow once, print timings, CPU and peak memory as JSON."""
-    from imdb_sentiment.batch.flow import batch_predict
+def _cpu_snapshot() -> dict[str, Any]:
+    return {
+        "at": time.perf_counter(),
+        "process": time.process_time(),
+        "children": _children_cpu_seconds(),
+    }
 
-    # CPU while the flow runs, read when it starts running and after it returns: of this process
-    # (the flow's threads and Prefect's), of the children already there (Prefect's temporary API
-    # server) and of those forked during the run (the scoring processes).
+
+def _cpu_since(start: dict[str, Any]) -> dict[str, float]:
+    """Seconds and CPU seconds since ``start``: of this process (the flow's threads and
+    Prefect's), of the children already there then (Prefect's temporary API server) and of
+    those started since (the scoring processes)."""
+    now = _cpu_snapshot()
+    children = now["children"]
+    return {
+        "seconds": now["at"] - start["at"],
+        "flow_process": now["process"] - start["process"],
+        "prefect_api_server": sum(
+            children.get(pid, cpu) - cpu for pid, cpu in start["children"].items()
+        ),
+        "started_processes": sum(
+            cpu for pid, cpu in children.items() if pid not in start["children"]
+        ),
+    }
+
+
+def _run_measured(flow: Any, **parameters: Any) -> tuple[Any, dict[str, float]]:
+    """Run a Prefect flow: its result, and seconds and CPU seconds (``_cpu_since``) from when
+    it starts running until it returns, plus the wall time with Prefect's startup."""
     at_start: dict[str, Any] = {}
-
-    def flow_running(*_: Any) -> None:
-        at_start.update(process=time.process_time(), children=_children_cpu_seconds())
-
     started = time.perf_counter()
-    summary = batch_predict.with_options(on_running=[flow_running])(
-        input=args.input, output=args.output, model=args.model, chunk_rows=args.chunk_rows
+    result = flow.with_options(on_running=[lambda *_: at_start.update(_cpu_snapshot())])(
+        **parameters
     )
-    wall = time.perf_counter() - started
-    process_cpu = time.process_time() - at_start["process"]
-    children = _children_cpu_seconds()
-    prefect_server = sum(children[pid] - at_start["children"][pid] for pid in at_start["children"])
-    scoring = sum(cpu for pid, cpu in children.items() if pid not in at_start["children"])
-    total = process_cpu + prefect_server + scoring
+    measured = _cpu_since(at_start)
+    measured["wall_seconds_with_prefect_startup"] = time.perf_counter() - started
+    return result, measured
+
+
+def empty_flow_child(args: argparse.Namespace) -> None:
+    """In the child process: what Prefect alone costs a run of the batch flow's shape, and what
+    loading the bundle costs a fresh process. Prints them as JSON.
+
+    The flow has the batch flow's three task runs (plan, one chunk on the same thread-pool task
+    runner, publish) with its retry settings, logs a line as it does, and does nothing else.
+    CPU is read when the body ends and when the flow returns (Prefect then drains its event
+    and log queues).
+    """
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from imdb_sentiment.batch.flow import _backoff
+    from imdb_sentiment.bundle import load_bundle
+    from imdb_sentiment.settings import Settings
+
+    settings = Settings()
+    nothing = task(
+        cache_policy=NO_CACHE,
+        retries=settings.batch_retries,
+        retry_delay_seconds=_backoff(settings),
+    )(lambda value: value)
+    at_start: dict[str, Any] = {}
+    body: dict[str, float] = {}
+
+    @flow(name="empty-batch-shaped", log_prints=True)
+    def empty_batch_flow() -> int:
+        planned = nothing.with_options(name="plan-input")(1)
+        with ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1) as runner:
+            chunk = runner.submit(nothing.with_options(name="score-chunk"), {"value": planned})
+            scored = chunk.result()
+        published = nothing.with_options(name="publish-outputs")(scored)
+        print(f"published {published}")
+        body.update(_cpu_since(at_start))
+        return published
+
+    empty_batch_flow.with_options(on_running=[lambda *_: at_start.update(_cpu_snapshot())])()
+    returned = _cpu_since(at_start)
+    # This thread's CPU only: Prefect's threads are still at work in this process.
+    started = time.thread_time()
+    load_bundle(args.model)
+    load = time.thread_time() - started
     print(
         "BENCH "
         + json.dumps(
             {
-                "wall_seconds_with_prefect_startup": round(wall, 2),
+                "prefect_empty_flow": {
+                    part: {
+                        key: round(measured[key], 3)
+                        for key in ("seconds", "flow_process", "prefect_api_server")
+                    }
+                    for part, measured in (("body", body), ("until_it_returns", returned))
+                },
+                "bundle_load_cpu_seconds_fresh_process": round(load, 3),
+            }
+        ),
+        flush=True,
+    )
+
+
+def run_flow_child(args: argparse.Namespace) -> None:
+    """In the child process: run the flow once, print timings, CPU and peak memory as JSON."""
+    from imdb_sentiment.batch.flow import batch_predict
+
+    summary, cpu = _run_measured(
+        batch_predict,
+        input=args.input,
+        output=args.output,
+        model=args.model,
+        chunk_rows=args.chunk_rows,
+    )
+    total = cpu["flow_process"] + cpu["prefect_api_server"] + cpu["started_processes"]
+    print(
+        "BENCH "
+        + json.dumps(
+            {
+                "wall_seconds_with_prefect_startup": round(
+                    cpu["wall_seconds_with_prefect_startup"], 2
+                ),
                 "flow_seconds": summary["seconds"],
                 "scored": summary["counts"]["scored"],
                 "cpu_seconds_while_flow_runs": {
-                    "flow_process": round(process_cpu, 2),
-                    "scoring_processes": round(scoring, 2),
-                    "prefect_api_server": round(prefect_server, 2),
+                    "flow_process": round(cpu["flow_process"], 2),
+                    "scoring_processes": round(cpu["started_processes"], 2),
+                    "prefect_api_server": round(cpu["prefect_api_server"], 2),
                     # Against all cores for the flow's time: near 1, the run is CPU-bound.
                     "share_of_all_cores": round(
                         total / ((os.cpu_count() or 1) * summary["seconds"]), 3
@@ -174,14 +272,68 @@ def run_flow_child(args: argparse.Namespace) -> None:
     )
 
 
-def run_flow(input_url: str, output_url: str, args: argparse.Namespace, env: dict) -> dict:
-    command = [sys.executable, __file__, "--child", "--input", input_url, "--output", output_url]
-    command += ["--model", args.model, "--chunk-rows", str(args.chunk_rows)]
+def _run_child(options: list[str], args: argparse.Namespace, env: dict) -> dict:
+    command = [sys.executable, __file__, *options, "--model", args.model]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"flow failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH "))
     return json.loads(line.removeprefix("BENCH "))
+
+
+def run_flow(input_url: str, output_url: str, args: argparse.Namespace, env: dict) -> dict:
+    options = ["--child", "--input", input_url, "--output", output_url]
+    return _run_child([*options, "--chunk-rows", str(args.chunk_rows)], args, env)
+
+
+def input_decode_cpu_seconds(input_url: str, chunk_rows: int) -> float:
+    """CPU seconds of this process to plan the input and read and decode every row's text into
+    Python strings, chunk by chunk as the flow's tasks do, without scoring."""
+    from imdb_sentiment.batch import io
+
+    started = time.process_time()
+    plan = io.plan_input(input_url, chunk_rows)
+    for spec in plan.chunks:
+        for frame in io.iter_chunk(spec):
+            frame[plan.columns.text].tolist()
+    return time.process_time() - started
+
+
+def fixed_costs(input_url: str, rows: int, args: argparse.Namespace, env: dict, moto: Any) -> dict:
+    """CPU a run of the flow spends beside scoring that no code of the flow's own can avoid:
+    Prefect's, loading the bundle, decoding the input (and moto's share of reading it)."""
+    moto_before = _cpu_seconds(moto.pid) if moto is not None else 0.0
+    decode = input_decode_cpu_seconds(input_url, args.chunk_rows)
+    costs = {
+        **_run_child(["--child-empty-flow"], args, env),
+        "input_decode_cpu_seconds": round(decode, 3),
+        "moto_server_cpu_seconds_reading_input": round(_cpu_seconds(moto.pid) - moto_before, 2)
+        if moto is not None
+        else 0.0,
+    }
+    # Prefect's client during the body (it finishes the run after the body, when scoring is
+    # over), and its server until the flow returns: the server records a task run's events a
+    # moment after they happen, within the body of a flow that runs longer than this one.
+    empty = costs["prefect_empty_flow"]
+    costs["total_cpu_seconds"] = round(
+        empty["body"]["flow_process"]
+        + empty["until_it_returns"]["prefect_api_server"]
+        + costs["bundle_load_cpu_seconds_fresh_process"]
+        + decode
+        + costs["moto_server_cpu_seconds_reading_input"],
+        3,
+    )
+    return costs
+
+
+def ratio_if_only_fixed_costs(fixed: dict, before: dict, after: dict, rows: int) -> float:
+    """An estimate, not a bound: the ratio of a run that spent nothing beside scoring but the
+    fixed costs, with scoring costing what the baselines around it spent per text and the cores
+    as busy as theirs. A run beats it when its scoring processes spend less per text than the
+    baseline's (as over 1M rows) or the machine speeds up between the two baselines."""
+    per_text = [m["all_cores_cpu_seconds"] / m["texts"] for m in (before, after)]
+    scoring = sum(per_text) / 2 * rows
+    return round(scoring / (scoring + fixed["total_cpu_seconds"]), 3)
 
 
 def start_moto(env: dict) -> tuple[subprocess.Popen, str]:
@@ -224,6 +376,7 @@ def main() -> None:
     parser.add_argument("--repeat-below", type=int, default=100_000, help="rows; larger: once")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-empty-flow", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -231,6 +384,9 @@ def main() -> None:
         parser.error("--repeats must be at least 1")
     if args.child:
         run_flow_child(args)
+        return
+    if args.child_empty_flow:
+        empty_flow_child(args)
         return
 
     env = os.environ | TELEMETRY_OFF
@@ -262,6 +418,8 @@ def main() -> None:
                 # Measured just before and just after every run: this machine's speed drifts by
                 # a third or more within minutes, so each ratio uses the mean of the two.
                 repeats = args.repeats if rows <= args.repeat_below else 1
+                fixed = fixed_costs(input_url, rows, args, env, moto if target == "s3" else None)
+                print(f"fixed costs: {fixed}", flush=True)
                 before = in_process_rates(args.model, args.baseline_texts)
                 print(f"in-process scoring: {before}", flush=True)
                 measured = []
@@ -290,6 +448,9 @@ def main() -> None:
                             **result,
                             "end_to_end_reviews_per_second": round(flow_rate, 1),
                             "ratio_to_in_process_all_cores": round(flow_rate / baseline, 3),
+                            "ratio_if_only_fixed_costs": ratio_if_only_fixed_costs(
+                                fixed, before, after, rows
+                            ),
                         }
                     )
                     print(json.dumps(measured[-1]), flush=True)
@@ -301,6 +462,7 @@ def main() -> None:
                     **ranked[len(ranked) // 2],  # the median run (upper middle of an even count)
                     "repeats": len(measured),
                     "ratios_of_all_repeats": [m["ratio_to_in_process_all_cores"] for m in measured],
+                    "fixed_costs": fixed,
                     "all_repeats": measured,
                 }
                 runs.append(run)
