@@ -190,11 +190,11 @@ def empty_flow_child(args: argparse.Namespace) -> None:
         retries=settings.batch_retries,
         retry_delay_seconds=_backoff(settings),
     )(lambda value: value)
-    at_start: dict[str, Any] = {}
     body: dict[str, float] = {}
 
     @flow(name="empty-batch-shaped", log_prints=True)
     def empty_batch_flow() -> int:
+        at_start = _cpu_snapshot()
         planned = nothing.with_options(name="plan-input")(1)
         with ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1) as runner:
             chunk = runner.submit(nothing.with_options(name="score-chunk"), {"value": planned})
@@ -204,8 +204,7 @@ def empty_flow_child(args: argparse.Namespace) -> None:
         body.update(_cpu_since(at_start))
         return published
 
-    empty_batch_flow.with_options(on_running=[lambda *_: at_start.update(_cpu_snapshot())])()
-    returned = _cpu_since(at_start)
+    _, returned = _run_measured(empty_batch_flow)
     # This thread's CPU only: Prefect's threads are still at work in this process.
     started = time.thread_time()
     load_bundle(args.model)
