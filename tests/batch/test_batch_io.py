@@ -91,34 +91,6 @@ def test_parquet_chunks_are_whole_row_groups_and_a_large_group_is_read_in_batche
     assert back["review"].tolist() == frame["review"].tolist()
 
 
-def test_a_chunk_reads_its_first_row_group_alone_then_the_rest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Scoring can start once the first row group is in, not the whole chunk."""
-    frame = _frame(30)
-    path = tmp_path / "reviews.parquet"
-    pq.write_table(pa.Table.from_pandas(frame), path, row_group_size=10)
-    reads: list[list[tuple[int, int]]] = []
-    read_ranges = io.read_ranges
-
-    def recorded(url: str, spans: list[tuple[int, int]]):
-        reads.append(list(spans))
-        return read_ranges(url, spans)
-
-    monkeypatch.setattr(io, "read_ranges", recorded)
-    spec = io.plan_input(str(path), 30).chunks[0]
-    assert spec.row_groups == (0, 3)
-
-    frames = list(io.iter_chunk(spec))
-    assert [f.index.tolist() for f in frames] == [list(range(10)), list(range(10, 30))]
-    assert pd.concat(frames)["review"].tolist() == frame["review"].tolist()
-    group = pq.read_metadata(path).row_group(0)
-    first_group = sum(group.column(c).total_compressed_size for c in range(group.num_columns))
-    [(first, rest)] = reads  # one file opened, two ranges read from it
-    assert first[1] <= rest[0]
-    assert first[1] - first[0] <= first_group < rest[1] - rest[0]
-
-
 def test_a_parquet_file_replaced_after_planning_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "reviews.parquet"
     pq.write_table(pa.Table.from_pandas(_frame(40)), path, row_group_size=6)

@@ -27,7 +27,6 @@ import io
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +42,9 @@ TEXT_COLUMNS = ("review", "text")
 ID_COLUMNS = ("id", "review_id")
 LABEL_COLUMNS = ("sentiment", "label")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-# A chunk (one Prefect task; one or two read requests, see _parquet_frames) is decoded and
-# scored this many rows at a time, so scoring starts after the first batch is decoded rather than
-# the whole chunk. 25k reviews in chunks of 20,000 (interleaved, 4 runs each): 3.93 s on average
-# against 4.12 s.
+# A chunk (one Prefect task, one read request) is decoded and scored this many rows at a time, so
+# scoring starts after the first batch is decoded rather than the whole chunk. 25k reviews in
+# chunks of 20,000 (interleaved, 4 runs each): 3.93 s on average against 4.12 s.
 BATCH_ROWS = 5_000
 
 
@@ -80,9 +78,10 @@ class ChunkSpec:
     start: int
     stop: int
     csv_header: bytes = b""
-    # Parquet: the file's footer, so a chunk reads only its own row groups' bytes (start/stop
-    # above are rows).
+    # Parquet: the file's footer, so a chunk needs one ranged read of its own bytes (start/stop
+    # above are rows; these are the bytes of its row groups).
     parquet_footer: bytes = field(default=b"", repr=False)
+    byte_range: tuple[int, int] = (0, 0)
     row_groups: tuple[int, int] = (0, 0)  # [first, last)
     # Rows decoded and scored at a time: a row group larger than a chunk is read in batches.
     batch_rows: int = 0
@@ -154,21 +153,6 @@ def read_range(url: str, start: int, stop: int) -> bytes:
     fs, path = filesystem(url)
     with _s3_errors(url), fs.open_input_file(path) as handle:
         return handle.read_at(stop - start, start)
-
-
-def read_ranges(url: str, spans: Sequence[tuple[int, int]]) -> Iterator[bytes]:
-    """Bytes [start, stop) of each span in turn, from one open file (on S3: one HEAD, then a
-    ranged GET per span). Reading runs ahead of the caller: while it works on one span's bytes
-    the next ones arrive."""
-    fs, path = filesystem(url)
-    with (
-        _s3_errors(url),
-        fs.open_input_file(path) as handle,
-        ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader,
-    ):
-        pending = [reader.submit(handle.read_at, stop - start, start) for start, stop in spans]
-        for future in pending:
-            yield future.result()
 
 
 def read_bytes(url: str) -> bytes:
@@ -245,8 +229,8 @@ def _open_input(url: str) -> pa.NativeFile:
     """The input file, opened; a clear InputError if there is no such file.
 
     No file info is asked for first: on S3 opening already learns the size, and one request
-    less brought planning a 25k-review input via moto from ~0.14 s to ~0.10 s, on the way to the
-    first scores. Only a failed open asks why.
+    less brought planning a 25k-review input via moto from ~0.14 s to ~0.10 s (traced runs).
+    Only a failed open asks why.
     """
     fs, path = filesystem(url)
     try:
@@ -269,6 +253,16 @@ def _plan_parquet(url, handle, chunk_rows, column_names) -> InputPlan:
     metadata.write_metadata_file(footer_file)
     footer = footer_file.getvalue()  # one copy, shared by every chunk
     group_rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+
+    def byte_range(first: int, last: int) -> tuple[int, int]:
+        """Bytes of the wanted columns in row groups [first, last)."""
+        spans = [
+            _column_chunk_span(metadata.row_group(g).column(c))
+            for g in range(first, last)
+            for c in range(metadata.num_columns)
+            if metadata.row_group(g).column(c).path_in_schema.split(".")[0] in columns.names
+        ]
+        return min(s for s, _ in spans), max(e for _, e in spans)
 
     # A chunk is a run of whole row groups of at most chunk_rows rows, so no row group is read or
     # decoded twice; a larger row group is a chunk of its own, decoded chunk_rows at a time.
@@ -298,25 +292,13 @@ def _plan_parquet(url, handle, chunk_rows, column_names) -> InputPlan:
                 start=first_row,
                 stop=first_row + count,
                 parquet_footer=footer,
+                byte_range=byte_range(first, last),
                 row_groups=(first, last),
                 batch_rows=min(chunk_rows, BATCH_ROWS),
             )
         )
         first_row += count
     return InputPlan(url, "parquet", columns, rows, handle.size(), chunks)
-
-
-def _byte_range(
-    metadata: pq.FileMetaData, first: int, last: int, names: list[str]
-) -> tuple[int, int]:
-    """Bytes [start, stop) of the ``names`` columns in row groups [first, last)."""
-    spans = [
-        _column_chunk_span(metadata.row_group(g).column(c))
-        for g in range(first, last)
-        for c in range(metadata.num_columns)
-        if metadata.row_group(g).column(c).path_in_schema.split(".")[0] in names
-    ]
-    return min(s for s, _ in spans), max(e for _, e in spans)
 
 
 def _column_chunk_span(column: Any) -> tuple[int, int]:
@@ -446,7 +428,11 @@ def iter_chunk(spec: ChunkSpec) -> Iterator[pd.DataFrame]:
     wanted = spec.columns.names
     frames: Iterator[pd.DataFrame]
     if spec.format == "parquet":
-        frames = _parquet_frames(spec, wanted)
+        # One ranged read of the chunk's bytes; the footer came with the plan. (Reading the first
+        # row group alone, then the rest, started no scores earlier on two busy cores, and a GET
+        # more per chunk took 1M reviews via moto from 0.875 to 0.712 of in-process scoring.)
+        start, stop = spec.byte_range
+        frames = _parquet_frames(spec, read_range(spec.url, start, stop), wanted)
     else:
         data = spec.csv_header + read_range(spec.url, spec.start, spec.stop)
         whole = pd.read_csv(
@@ -468,29 +454,15 @@ def iter_chunk(spec: ChunkSpec) -> Iterator[pd.DataFrame]:
         )
 
 
-def _parquet_frames(spec: ChunkSpec, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The chunk's rows in batches, from ranged reads of its row groups (the footer came with the
-    plan): the first row group alone, then the rest. Scoring can start when one row group has
-    arrived rather than the whole chunk, for one more request per chunk."""
-    metadata = pq.read_metadata(pa.BufferReader(spec.parquet_footer))
-    first, last = spec.row_groups
-    reads = [(first, first + 1), (first + 1, last)] if last - first > 1 else [(first, last)]
-    spans = [_byte_range(metadata, *groups, columns) for groups in reads]
-    for groups, (start, _), data in zip(reads, spans, read_ranges(spec.url, spans), strict=True):
-        yield from _decode_row_groups(spec, metadata, groups, _FileWindow(data, start), columns)
-
-
-def _decode_row_groups(
-    spec: ChunkSpec,
-    metadata: pq.FileMetaData,
-    groups: tuple[int, int],
-    window: _FileWindow,
-    columns: list[str],
-) -> Iterator[pd.DataFrame]:
+def _parquet_frames(spec: ChunkSpec, data: bytes, columns: list[str]) -> Iterator[pd.DataFrame]:
+    start = spec.byte_range[0]
     try:
-        parquet = pq.ParquetFile(window, metadata=metadata)
+        metadata = pq.read_metadata(pa.BufferReader(spec.parquet_footer))
+        parquet = pq.ParquetFile(_FileWindow(data, start), metadata=metadata)
         batches = parquet.iter_batches(
-            batch_size=max(spec.batch_rows, 1), row_groups=range(*groups), columns=columns
+            batch_size=max(spec.batch_rows, 1),
+            row_groups=range(*spec.row_groups),
+            columns=columns,
         )
         for batch in batches:
             yield batch.to_pandas().astype(object)
