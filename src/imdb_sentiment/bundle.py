@@ -22,7 +22,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata
@@ -314,27 +314,6 @@ def _read(url: str) -> bytes:
         raise BundleError(f"bundle file {url} does not exist") from error
 
 
-def _read_verified(base: str, files: dict[str, Any]) -> dict[str, bytes]:
-    """Every file the manifest lists, each checked against its sha256.
-
-    Read and hashed in threads (both release the GIL): the 19 MB of the full-data bundle in
-    ~0.027 s instead of ~0.038 s from local disk, and the requests overlap when the bundle is on
-    S3. The first bad file in manifest order is the one reported.
-    """
-
-    def read(name: str) -> bytes:
-        data = _read(f"{base}/{name}")
-        if sha256_bytes(data) != files[name].get("sha256"):
-            raise BundleError(
-                f"{base}/{name} does not match the sha256 in its manifest: the bundle was "
-                "modified or is incomplete; refusing to load it"
-            )
-        return data
-
-    with ThreadPoolExecutor(min(len(files), 4), thread_name_prefix="read-bundle") as pool:
-        return dict(zip(files, pool.map(read, files), strict=True))
-
-
 def read_manifest(location: str | Path) -> dict[str, Any]:
     url = f"{str(location).rstrip('/')}/{MANIFEST_NAME}"
     try:
@@ -377,10 +356,17 @@ def load_bundle(location: str | Path, scoring_workers: int = 1) -> SentimentMode
     files = manifest["files"]
     if not isinstance(files, dict) or MODEL_SPEC not in files:
         raise BundleError(f"{base}/{MANIFEST_NAME} does not list {MODEL_SPEC}")
-    for name in files:
+    payloads = {}
+    for name, entry in files.items():
         if "/" in name or name.startswith("."):
             raise BundleError(f"{base}/{MANIFEST_NAME} lists a file outside the bundle: {name!r}")
-    payloads = _read_verified(base, files)
+        data = _read(f"{base}/{name}")
+        if sha256_bytes(data) != entry.get("sha256"):
+            raise BundleError(
+                f"{base}/{name} does not match the sha256 in its manifest: the bundle was "
+                "modified or is incomplete; refusing to load it"
+            )
+        payloads[name] = data
     _warn_on_library_drift(manifest, base)
     try:
         pipeline = load_model(payloads)
