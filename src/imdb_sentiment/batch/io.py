@@ -373,6 +373,7 @@ def _plan_csv(url, handle, chunk_rows, column_names) -> InputPlan:
     header_span = next(records, None)
     if header_span is None:
         raise InputError(f"{url} is empty: expected a header row naming the columns")
+    # A read of its own: arrow refuses a positional read on a file that is being streamed.
     header = read_range(url, *header_span).removeprefix(b"\xef\xbb\xbf")
     names = list(pd.read_csv(io.BytesIO(header), nrows=0).columns)
     columns = resolve_columns(names, url, **column_names)
