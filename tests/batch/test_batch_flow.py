@@ -276,24 +276,30 @@ def test_a_bundle_that_changes_during_the_run_publishes_nothing(
     assert not list((tmp_path / "out").glob("predictions*")), "nothing published"
 
 
+@pytest.mark.parametrize("chunk_rows", [16, None], ids=["parts-joined", "lone-part"])
 def test_a_part_file_short_of_rows_fails_the_run_and_publishes_nothing(
-    batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    batch_env: Path,
+    test_reviews: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_rows: int | None,
 ) -> None:
     """Publishing checks the rows the part files hold against the rows scored, before any file
-    is put in place, and does not retry what a retry cannot fix."""
+    is put in place, and does not retry what a retry cannot fix: whether parts are joined or,
+    for a run of one chunk, its lone part is put in place as it is."""
     from imdb_sentiment.batch import flow
 
     real_write, real_join = flow.io.write_table, flow.io.concatenate_parts
     joins: list[str] = []
 
-    def drop_a_scored_row(table, url: str) -> None:
+    def drop_a_scored_row(table, url: str) -> int:
         if "/predictions/part-000000" in url:
             table = table.slice(1)
-        real_write(table, url)
+        return real_write(table, url)
 
-    def counted_join(parts, schema, parquet_url, csv_url=None):
+    def counted_join(parts, schema, parquet_url, csv_url=None, part_rows=None):
         joins.append(parquet_url)
-        return real_join(parts, schema, parquet_url, csv_url)
+        return real_join(parts, schema, parquet_url, csv_url, part_rows)
 
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRIES", "2")
     monkeypatch.setattr(flow.io, "write_table", drop_a_scored_row)
@@ -302,7 +308,7 @@ def test_a_part_file_short_of_rows_fails_the_run_and_publishes_nothing(
     test_reviews.to_parquet(source)
     expected = f"{len(test_reviews)} rows scored but {len(test_reviews) - 1} written"
     with pytest.raises(flow.RowAccountingError, match=expected):
-        flow.batch_predict(input=str(source), output=str(tmp_path / "out"), chunk_rows=16)
+        flow.batch_predict(input=str(source), output=str(tmp_path / "out"), chunk_rows=chunk_rows)
     assert not list((tmp_path / "out").glob("predictions*")), "nothing published"
     assert len(joins) == 2, "predictions and rejects joined once: publishing was not retried"
 

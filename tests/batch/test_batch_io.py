@@ -176,6 +176,15 @@ def test_parts_are_joined_in_order_and_a_lone_part_is_copied_and_kept(tmp_path: 
     assert pq.read_schema(converted).field("score").type == pa.float64()
 
 
+def test_put_in_place_on_disk_goes_through_a_staged_file(tmp_path: Path) -> None:
+    staged, final = tmp_path / "staging" / "run" / "r.json", tmp_path / "out" / "r.json"
+    final.parent.mkdir()
+    final.write_text("the previous run's report")
+    io.put_in_place(b'{"rows": 3}', str(staged), str(final))
+    assert final.read_bytes() == b'{"rows": 3}'
+    assert not staged.exists(), "renamed into place, not copied"
+
+
 def test_output_paths_for_a_file_and_for_a_folder() -> None:
     as_file = io.OutputPaths.for_output("s3://bucket/run/scores.parquet")
     assert as_file.predictions == "s3://bucket/run/scores.parquet"

@@ -8,9 +8,9 @@
   run at once. ``score_chunk`` reads its own chunk, scores it with the bundle (loaded once per
   process) and writes a part file to a staging folder; it returns only counts and a profile.
 * ``publish`` streams the parts into the final Parquet/CSV files and the rejects file, still in
-  staging, writes the report beside them, then puts them all in place, the JSON report last. An
-  interrupted run leaves only its subfolder of the hidden staging folder, which the next run to
-  finish removes.
+  staging, then puts them all in place with the reports, the JSON report last. An interrupted
+  run leaves only its subfolder of the hidden staging folder, which the next run to finish
+  removes.
 * I/O tasks retry transient errors with exponential backoff; bad input or a bad bundle does not.
 
 Serving code: this module never imports :mod:`imdb_sentiment.pipeline`.
@@ -124,6 +124,8 @@ class ChunkSummary:
     seconds: float
     model_version: str = ""
     parts: dict[str, str] = field(default_factory=dict)
+    # Rows of each part file, from the footer its writer wrote.
+    part_rows: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -235,11 +237,14 @@ def score_chunk(
         "rejects": outputs.part("rejects", spec.index),
     }
     tables = {
-        parts["predictions"]: pa.concat_tables([b.predictions for b in batches]),
-        parts["rejects"]: pa.concat_tables([b.rejects for b in batches]),
+        "predictions": pa.concat_tables([b.predictions for b in batches]),
+        "rejects": pa.concat_tables([b.rejects for b in batches]),
     }
     with ThreadPoolExecutor(len(tables), thread_name_prefix="write-part") as writers:
-        list(writers.map(lambda item: io.write_table(item[1], item[0]), tables.items()))
+        writing = {
+            kind: writers.submit(io.write_table, tables[kind], parts[kind]) for kind in parts
+        }
+        part_rows = {kind: future.result() for kind, future in writing.items()}
     confusions = [b.confusion for b in batches if b.confusion is not None]
     return ChunkSummary(
         index=spec.index,
@@ -252,6 +257,7 @@ def score_chunk(
         seconds=time.perf_counter() - started,
         model_version=model.version,
         parts=parts,
+        part_rows=part_rows,
     )
 
 
@@ -341,18 +347,19 @@ def _finish_batch(batch: _StartedBatch, model: SentimentModel, scored_at: dateti
 @_task(name="publish-outputs")
 def publish(
     parts: dict[str, list[str]],
+    part_rows: dict[str, list[int]],
     reports: dict[str, bytes],
     scored: int,
     outputs: io.OutputPaths,
     write_csv: bool,
 ) -> list[str]:
-    """Join the parts and write the reports in staging, then put every file in place.
+    """Join the parts in staging, then put every file in place, the JSON report last.
 
-    ``parts`` are the chunks' part files of each kind (predictions, rejects) in input order;
-    ``reports`` the rendered report files by final URL. The JSON report goes last: when it is
-    there, the rest of the run's files are too. Joining, writing and committing each happen for
-    all files at once (on S3 each is a request or more: 15-60 ms apiece against moto). A retry
-    starts again from the parts, which stay in staging.
+    ``parts`` are the chunks' part files of each kind (predictions, rejects) in input order, with
+    the rows each holds in ``part_rows``; ``reports`` the rendered report files by final URL.
+    When the JSON report is there, the rest of the run's files are too. Joining, then putting in
+    place, happen for all files at once (on S3 each is a request or more: 15-60 ms apiece
+    against moto). A retry starts again from the parts, which stay in staging.
 
     The reports come rendered and the parts as URLs, not as the report dict and the chunk
     summaries: Prefect walks every parameter of a task twice looking for futures, ~0.04 s for
@@ -366,21 +373,17 @@ def publish(
                 PREDICTION_SCHEMA,
                 outputs.staged(outputs.predictions),
                 outputs.staged(outputs.csv) if write_csv else None,
+                part_rows["predictions"],
             ),
             outputs.rejects: pool.submit(
                 io.concatenate_parts,
                 parts["rejects"],
                 REJECT_SCHEMA,
                 outputs.staged(outputs.rejects),
+                part_rows=part_rows["rejects"],
             ),
         }
-        writing = [
-            pool.submit(io.write_bytes, data, outputs.staged(final))
-            for final, data in reports.items()
-        ]
         sources = {final: future.result()[1] for final, future in joining.items()}
-        for future in writing:
-            future.result()
         written = joining[outputs.predictions].result()[0]
         if written != scored:
             raise RowAccountingError(
@@ -389,13 +392,17 @@ def publish(
             )
         if write_csv:
             sources[outputs.csv] = outputs.staged(outputs.csv)
-        sources.update(
-            (final, outputs.staged(final)) for final in reports if final != outputs.report_json
-        )
-        list(pool.map(lambda final: io.commit(sources[final], final), sources))
-    io.commit(outputs.staged(outputs.report_json), outputs.report_json)
+        putting = [pool.submit(io.commit, staged, final) for final, staged in sources.items()] + [
+            pool.submit(io.put_in_place, data, outputs.staged(final), final)
+            for final, data in reports.items()
+            if final != outputs.report_json
+        ]
+        for future in putting:
+            future.result()
+    final_report = outputs.report_json
+    io.put_in_place(reports[final_report], outputs.staged(final_report), final_report)
     io.remove_tree(outputs.staging)  # this run's subfolder, and any an interrupted run left
-    return [*sources, outputs.report_json]
+    return [*sources, *reports]
 
 
 def make_task_runner(settings: Settings) -> tuple[TaskRunner, int]:
@@ -555,6 +562,9 @@ def batch_predict(
     ordered = sorted(summaries, key=lambda s: s.index)
     publish.with_options(**retry)(
         parts={kind: [s.parts[kind] for s in ordered] for kind in ("predictions", "rejects")},
+        part_rows={
+            kind: [s.part_rows[kind] for s in ordered] for kind in ("predictions", "rejects")
+        },
         reports={
             outputs.report_html: render_html(report).encode(),
             outputs.report_json: json.dumps(report, indent=2, default=str).encode(),

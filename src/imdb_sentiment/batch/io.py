@@ -536,9 +536,12 @@ def _writing(url: str) -> Iterator[pa.NativeFile]:
             yield handle
 
 
-def write_table(table: pa.Table, url: str) -> None:
+def write_table(table: pa.Table, url: str) -> int:
+    """Write ``table`` as one Parquet file; returns the rows its footer records."""
+    written: list[pq.FileMetaData] = []
     with _writing(url) as handle:
-        pq.write_table(table, handle)
+        pq.write_table(table, handle, metadata_collector=written)
+    return written[0].num_rows
 
 
 def write_bytes(data: bytes, url: str) -> None:
@@ -546,8 +549,25 @@ def write_bytes(data: bytes, url: str) -> None:
         handle.write(data)
 
 
+def put_in_place(data: bytes, staged_url: str, final_url: str) -> None:
+    """Write ``data`` at ``final_url`` so that nobody ever sees it half written.
+
+    On an object store one PUT already is that (an object appears whole or not at all): it goes
+    straight to ``final_url``. On disk it is written at ``staged_url``, then renamed.
+    """
+    if _commits_by_copy(filesystem(final_url)[0]):
+        write_bytes(data, final_url)
+    else:
+        write_bytes(data, staged_url)
+        commit(staged_url, final_url)
+
+
 def concatenate_parts(
-    part_urls: Sequence[str], schema: pa.Schema, parquet_url: str, csv_url: str | None = None
+    part_urls: Sequence[str],
+    schema: pa.Schema,
+    parquet_url: str,
+    csv_url: str | None = None,
+    part_rows: Sequence[int] | None = None,
 ) -> tuple[int, str]:
     """Stream part files, in order, into one Parquet file (one row group per part) and maybe CSV.
 
@@ -555,16 +575,24 @@ def concatenate_parts(
     that file: it is not decoded and written again but committed from where it is (on disk, a
     copy at ``parquet_url``, since committing renames it). Parts stay in place either way, so a
     retried call finds them all.
+
+    ``part_rows``: the rows each part's footer holds, as :func:`write_table` reported them, for
+    parts written with ``schema``. A lone part is then not read back (on S3 two requests less on
+    the run's last step); otherwise its footer is read for its rows and schema.
     """
     import pyarrow.csv as pacsv
 
     if len(part_urls) == 1 and csv_url is None:
-        metadata = _parquet_metadata(part_urls[0])
-        if metadata.schema.to_arrow_schema() == schema:
+        if part_rows is not None:
+            rows = part_rows[0]
+        else:
+            metadata = _parquet_metadata(part_urls[0])
+            rows = metadata.num_rows if metadata.schema.to_arrow_schema() == schema else None
+        if rows is not None:
             if not _commits_by_copy(filesystem(part_urls[0])[0]):
                 _copy(part_urls[0], parquet_url)
-                return metadata.num_rows, parquet_url
-            return metadata.num_rows, part_urls[0]
+                return rows, parquet_url
+            return rows, part_urls[0]
     rows = 0
     with ExitStack() as outputs:
         writer = outputs.enter_context(
