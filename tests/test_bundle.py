@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,9 @@ def test_bundle_records_what_made_it(small_bundle: Path, sample_pipeline: Path) 
     assert set(manifest["metrics"]) == {"val", "test"}
     raw = (sample_pipeline / "data/raw/reviews.parquet").read_bytes()
     assert manifest["data"]["reviews_sha256"] == sha256_bytes(raw)
-    assert {"scikit-learn", "numpy", "scipy", "python"} <= set(manifest["libraries"])
+    installed = {name: metadata.version(name) for name in ("scikit-learn", "numpy", "scipy")}
+    assert manifest["libraries"] == {**manifest["libraries"], **installed}
+    assert "python" in manifest["libraries"]
     profile = manifest["reference_profile"]
     assert profile["rows"] == manifest["data"]["rows"]["val"]
     assert sum(profile["score"]["proportions"]) == pytest.approx(1.0, abs=1e-4)
@@ -65,6 +68,18 @@ def test_tampered_file_is_refused(bundle_copy: Path) -> None:
     coef.write_bytes(bytes(data))
     with pytest.raises(BundleError, match=r"classifier\.coef\.npy does not match the sha256"):
         load_bundle(bundle_copy)
+
+
+def test_a_bundle_from_other_library_versions_loads_with_a_warning(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST_NAME).read_text())
+    manifest["libraries"]["numpy"] = "1.0.0"
+    (bundle_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    installed = metadata.version("numpy")
+    with pytest.warns(
+        UserWarning, match=rf"other library versions \(numpy 1\.0\.0 -> {installed}\)"
+    ):
+        model = load_bundle(bundle_copy)
+    assert model.version == manifest["version"]
 
 
 def test_missing_manifest_is_refused(bundle_copy: Path) -> None:
