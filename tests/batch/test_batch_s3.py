@@ -168,3 +168,24 @@ def test_a_parquet_chunk_read_from_s3_fetches_its_row_group_not_the_file(
     assert frame["review"].tolist() == texts[3 * per_group : 4 * per_group]
     # One ranged GET of that row group (the footer came with the plan), not the 8 MB file.
     assert (proxy.gets, proxy.get_bytes) == (1, group_bytes)
+
+
+def test_put_in_place_on_s3_puts_small_files_straight_and_stages_large_ones(
+    moto_server: str, s3_bucket: str
+) -> None:
+    """A report is one PutObject at its final key; data that pyarrow would send as a multipart
+    upload (which it completes even after an error) goes through staging and a copy."""
+    import os
+
+    import boto3
+
+    from imdb_sentiment.batch import io
+
+    small, large = b'{"rows": 3}', os.urandom(io.SINGLE_PUT_BYTES)
+    for name, data in (("small", small), ("large", large)):
+        io.put_in_place(data, f"s3://{s3_bucket}/staging/{name}", f"s3://{s3_bucket}/out/{name}")
+    client = boto3.client("s3", endpoint_url=moto_server)
+    for name, data in (("small", small), ("large", large)):
+        assert client.get_object(Bucket=s3_bucket, Key=f"out/{name}")["Body"].read() == data
+    staged = [key for key in list_keys(s3_bucket, moto_server) if key.startswith("staging/")]
+    assert staged == ["staging/large"]

@@ -519,6 +519,12 @@ class OutputPaths:
         return f"{self.staging}/{self.run}/{kind}/part-{index:06d}.parquet"
 
 
+# pyarrow's S3 stream (allow_delayed_open) buffers writes under its 10 MB part size and sends them
+# in one PutObject when closed. From 10 MB on it uploads parts as it goes, and completes the upload
+# when the stream is closed even by an error (apache/arrow#40502): a truncated object.
+SINGLE_PUT_BYTES = 5 * 1024 * 1024
+
+
 def remove_tree(url: str) -> None:
     fs, path = filesystem(url)
     # No existence check first: on S3 that is two more requests on the run's last step.
@@ -552,10 +558,11 @@ def write_bytes(data: bytes, url: str) -> None:
 def put_in_place(data: bytes, staged_url: str, final_url: str) -> None:
     """Write ``data`` at ``final_url`` so that nobody ever sees it half written.
 
-    On an object store one PUT already is that (an object appears whole or not at all): it goes
-    straight to ``final_url``. On disk it is written at ``staged_url``, then renamed.
+    On S3, data under :data:`SINGLE_PUT_BYTES` goes straight to ``final_url``: one PutObject,
+    which S3 applies whole or not at all. Anything else is written at ``staged_url`` first, then
+    committed (renamed on disk, copied on S3).
     """
-    if _commits_by_copy(filesystem(final_url)[0]):
+    if len(data) < SINGLE_PUT_BYTES and _commits_by_copy(filesystem(final_url)[0]):
         write_bytes(data, final_url)
     else:
         write_bytes(data, staged_url)
