@@ -17,7 +17,7 @@ own (``ratio_if_only_fixed_costs``, an estimate), to tell the flow's own overhea
 
 A run of a few seconds says little on a machine whose speed drifts by a third within minutes, so
 inputs of at most --repeat-below rows run --repeats times, each run between two baseline
-measurements (B F B F B F B); the figures reported are the median run's, and every run is kept
+measurements (B F B F ... B); the figures reported are the median run's, and every run is kept
 in the JSON.
 
     python bench/batch.py --rows 25000 1000000 --targets local s3
@@ -372,7 +372,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "imdb-sentiment"))
     parser.add_argument("--chunk-rows", type=int, default=50_000)  # the flow's default
     parser.add_argument("--baseline-texts", type=int, default=25_000)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each short input")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each short input")
     parser.add_argument("--repeat-below", type=int, default=100_000, help="rows; larger: once")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
