@@ -40,8 +40,8 @@ BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 LABELS = ("negative", "positive")
 _LABEL_ARRAY = np.array(LABELS, dtype=object)
-# Library versions that must match for predictions to mean what the metrics say.
-# Distribution -> module of the libraries a bundle's numbers depend on.
+# Libraries whose versions must match for predictions to mean what the metrics say
+# (distribution name -> module).
 CHECKED_LIBRARIES = {"scikit-learn": "sklearn", "numpy": "numpy", "scipy": "scipy"}
 # With scoring_workers > 1, batches of at least this many texts are split over worker processes;
 # smaller ones (single reviews from the API) are scored in-process with no hand-off cost.
