@@ -176,11 +176,23 @@ def test_parts_are_joined_in_order_and_a_lone_part_is_copied_and_kept(tmp_path: 
     assert pq.read_schema(converted).field("score").type == pa.float64()
 
 
-def test_put_in_place_on_disk_goes_through_a_staged_file(tmp_path: Path) -> None:
+def test_put_in_place_on_disk_goes_through_a_staged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On disk a file is only ever put in place by a rename of a complete staged copy."""
     staged, final = tmp_path / "staging" / "run" / "r.json", tmp_path / "out" / "r.json"
     final.parent.mkdir()
     final.write_text("the previous run's report")
+    renames: list[tuple[str, str, bytes]] = []
+    real_commit = io.commit
+
+    def recorded_commit(staged_url: str, final_url: str) -> None:
+        renames.append((staged_url, final_url, Path(staged_url).read_bytes()))
+        real_commit(staged_url, final_url)
+
+    monkeypatch.setattr(io, "commit", recorded_commit)
     io.put_in_place(b'{"rows": 3}', str(staged), str(final))
+    assert renames == [(str(staged), str(final), b'{"rows": 3}')]
     assert final.read_bytes() == b'{"rows": 3}'
     assert not staged.exists(), "renamed into place, not copied"
 
