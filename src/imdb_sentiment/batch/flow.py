@@ -373,7 +373,7 @@ def publish(
                 PREDICTION_SCHEMA,
                 outputs.staged(outputs.predictions),
                 outputs.staged(outputs.csv) if write_csv else None,
-                part_rows["predictions"],
+                part_rows=part_rows["predictions"],
             ),
             outputs.rejects: pool.submit(
                 io.concatenate_parts,
