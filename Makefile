@@ -23,7 +23,7 @@ WORKERS ?= 1
 .PHONY: help venv pipeline test test-fast lint lint-ci lint-infra report format clean-venv serve bench-api eb-bundle bench bench-tradeoff mlflow-ui promote bench-tracking batch bench-batch
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -50,7 +50,6 @@ bench: $(SYNCED) ## Scoring speed of the exported bundle vs the old baseline -> 
 bench-tradeoff: $(SYNCED) ## Accuracy vs reviews/s per configuration -> bench/results/tradeoff.csv
 	python bench/model.py --tradeoff
 
-lint: $(SYNCED) lint-ci ## ruff lint and format check, then lint-ci
 mlflow-ui: $(SYNCED) ## Browse runs and registered models of the local store (mlflow.db) at http://127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
@@ -69,7 +68,7 @@ batch: $(SYNCED) ## Score BATCH_INPUT (default: the test split) into BATCH_OUTPU
 bench-batch: $(SYNCED) ## Batch flow reviews/s and peak memory, local and S3 (BENCH_BATCH_ROWS="25000 1000000")
 	nice python bench/batch.py --rows $(BENCH_BATCH_ROWS)
 
-lint: $(SYNCED) ## ruff lint and format check
+lint: $(SYNCED) lint-ci ## lint-ci, then ruff lint and format check
 	ruff check .
 	ruff format --check .
 
