@@ -26,6 +26,10 @@ _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _MAKE = re.compile(r"(?:^|[\s;&|(])make[ \t]+([a-z][a-z0-9-]*)", re.MULTILINE)
 _TARGET = re.compile(r"^([a-z][a-z0-9-]*)\s*:(?!=)", re.MULTILINE)
+# Committed files and folders a page may name in inline code; each must exist.
+_SOURCE_PATH = re.compile(
+    r"^(?:src|app|stages|tests|bench|tools|infra|docs|metrics|\.github|\.ci)/[\w./-]*$"
+)
 
 
 def _settings_table_tool():
@@ -110,6 +114,22 @@ def test_every_make_target_mentioned_exists(page: Path) -> None:
     mentioned = set(_MAKE.findall(_code(page.read_text())))
     unknown = sorted(mentioned - _makefile_targets())
     assert not unknown, f"{page.relative_to(ROOT)} mentions unknown make targets: {unknown}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_project_path_named_exists(page: Path) -> None:
+    spans = _INLINE_CODE.findall(_FENCE.sub("", page.read_text()))
+    named = {span.strip("`").split("::")[0] for span in spans}
+    paths = {name for name in named if _SOURCE_PATH.match(name)}
+    missing = sorted(name for name in paths if not (ROOT / name).exists())
+    assert not missing, f"{page.relative_to(ROOT)} names paths that do not exist: {missing}"
+
+
+def test_readme_quickstart_keeps_the_two_commands() -> None:
+    readme = README.read_text()
+    assert "IMDB_ARCHIVE=../shared/data/aclImdb_v1_labeled.tar.gz make pipeline" in readme
+    assert re.search(r"^make test\s", readme, re.MULTILINE)
+    assert "make serve" in readme and "curl" in readme and "imdb-sentiment predict" in readme
 
 
 def test_make_help_lists_each_target_once() -> None:
