@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from imdb_sentiment.feedback.database import count_feedback, create_feedback_engine
 from imdb_sentiment.feedback.record import Feedback, FeedbackError, text_digest
-from imdb_sentiment.feedback.store import FeedbackStore, count_feedback, create_feedback_engine
+from imdb_sentiment.feedback.store import FeedbackStore
 from imdb_sentiment.settings import Settings
 
 LIMIT = 50

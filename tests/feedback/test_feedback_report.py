@@ -11,9 +11,10 @@ import pytest
 from feedback_support import sample_rows
 
 from imdb_sentiment.cli import main
+from imdb_sentiment.feedback.database import count_feedback, create_feedback_engine
 from imdb_sentiment.feedback.record import Feedback
 from imdb_sentiment.feedback.report import wilson_low
-from imdb_sentiment.feedback.store import FeedbackStore, count_feedback, create_feedback_engine
+from imdb_sentiment.feedback.store import FeedbackStore
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -15,14 +15,14 @@ import pytest
 from feedback_support import as_tuple, sample_rows
 from sqlalchemy.engine import make_url
 
-from imdb_sentiment.feedback.record import Feedback
-from imdb_sentiment.feedback.store import (
-    FeedbackStore,
+from imdb_sentiment.feedback.database import (
     count_feedback,
     create_feedback_engine,
     ensure_schema,
     iter_feedback,
 )
+from imdb_sentiment.feedback.record import Feedback
+from imdb_sentiment.feedback.store import FeedbackStore
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -24,7 +24,7 @@ def configured_url() -> str:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from imdb_sentiment.feedback.store import create_feedback_engine
+    from imdb_sentiment.feedback.database import create_feedback_engine
 
     return create_feedback_engine(args.db or configured_url())
 
@@ -43,8 +43,8 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from imdb_sentiment.feedback.database import safe_url
     from imdb_sentiment.feedback.export import export_feedback
-    from imdb_sentiment.feedback.store import safe_url
 
     try:
         engine = _engine(args)
@@ -82,7 +82,7 @@ def _report(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     import uuid
 
-    from imdb_sentiment.feedback.store import delete_feedback
+    from imdb_sentiment.feedback.database import delete_feedback
 
     if not args.id and args.older_than_days is None:
         print(

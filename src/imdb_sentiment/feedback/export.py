@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from imdb_sentiment.batch.io import commit, filesystem
+from imdb_sentiment.feedback.database import iter_feedback
 from imdb_sentiment.feedback.record import Feedback
-from imdb_sentiment.feedback.store import iter_feedback
 
 EXPORT_SCHEMA = pa.schema(
     [

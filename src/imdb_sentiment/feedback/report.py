@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from imdb_sentiment.feedback.store import as_utc, ensure_schema, feedback_table
+from imdb_sentiment.feedback.database import as_utc, ensure_schema, feedback_table
 
 Z_95 = 1.959963984540054
 
