@@ -148,3 +148,15 @@ def test_delete_removes_rows_by_id_and_by_age(db_url: str, capsys: pytest.Captur
     assert main(["feedback", "delete", "--db", db_url, "--id", "not-a-uuid"]) == 1
     assert count_feedback(engine) == 2
     engine.dispose()
+
+
+def test_without_a_setting_the_store_is_a_sqlite_file_under_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IMDB_SENTIMENT_FEEDBACK_DB", raising=False)
+    fill("sqlite:///data/feedback/feedback.db", verdicts("v1", right=1, wrong=1))
+    assert report_json("sqlite:///data/feedback/feedback.db", capsys)["judged"] == 2
+    assert main(["feedback", "report", "--json"]) == 0  # no --db: the default location
+    assert json.loads(capsys.readouterr().out)["judged"] == 2
+    assert (tmp_path / "data" / "feedback" / "feedback.db").is_file()
