@@ -146,6 +146,20 @@ def test_a_full_queue_refuses_at_once_instead_of_blocking(db_url: str) -> None:
     engine.dispose()
 
 
+def test_close_gives_up_on_a_stuck_database_and_counts_the_lost_rows(db_url: str) -> None:
+    engine = create_feedback_engine(db_url)
+    ensure_schema(engine)
+    rows = [Feedback.create(f"review {i}", "positive", max_text_chars=100) for i in range(3)]
+    store = FeedbackStore(db_url, write_timeout=0.5, retry_seconds=(0.1, 0.2)).start()
+    with database_locked(db_url):
+        assert all(store.submit(row) for row in rows)
+        # Every write times out on the lock; close() stops retrying after its own timeout.
+        stats = store.close(timeout=1.0)
+        assert (stats.written, stats.dropped, stats.queued) == (0, 3, 0)
+    assert count_feedback(engine) == 0  # and nothing trickles in once the lock is gone
+    engine.dispose()
+
+
 def test_a_row_the_database_refuses_does_not_hold_back_the_others(db_url: str) -> None:
     good = sample_rows(6)
     # Built without Feedback.create: only the table's CHECK constraint stands in the way.

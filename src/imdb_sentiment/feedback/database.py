@@ -66,11 +66,14 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
     cursor.close()
 
 
-def create_feedback_engine(url: str) -> Engine:
+def create_feedback_engine(url: str, *, timeout: float | None = None) -> Engine:
     """An engine for ``url`` that never puts statement parameters (user text) into errors.
 
-    For a SQLite file the folder is created. PostgreSQL needs ``postgresql+psycopg2://``
-    (a bare ``postgresql://`` means psycopg 3 in SQLAlchemy 2.1, which is not installed).
+    ``timeout``: seconds a statement may wait for a lock or run before it fails (SQLite's busy
+    timeout, PostgreSQL's ``statement_timeout``); None waits 30 s on SQLite and without limit on
+    PostgreSQL. For a SQLite file the folder is created. PostgreSQL needs
+    ``postgresql+psycopg2://`` (a bare ``postgresql://`` means psycopg 3 in SQLAlchemy 2.1,
+    which is not installed).
     """
     parsed = make_url(url)
     options: dict[str, object] = {"hide_parameters": True, "pool_pre_ping": True}
@@ -78,9 +81,12 @@ def create_feedback_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        options["connect_args"] = {"timeout": 30}  # seconds a writer waits for another's lock
+        options["connect_args"] = {"timeout": 30.0 if timeout is None else timeout}
     elif parsed.get_driver_name() == "psycopg2":
-        options["connect_args"] = {"connect_timeout": 10}
+        connect_args: dict[str, object] = {"connect_timeout": 10}
+        if timeout is not None:
+            connect_args["options"] = f"-c statement_timeout={max(1, round(timeout * 1000))}"
+        options["connect_args"] = connect_args
     engine = create_engine(parsed, **options)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

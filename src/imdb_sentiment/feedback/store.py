@@ -86,6 +86,8 @@ class FeedbackStore:
 
     ``max_queue`` rows may wait in memory; ``on_written`` (optional) is called from the writer
     thread with each batch of rows once committed, e.g. to count them in Prometheus.
+    ``write_timeout``: seconds one write may wait for a lock or run before it fails and is
+    retried, so that a stuck database cannot hold the writer (or ``close``) indefinitely.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class FeedbackStore:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         on_written: Callable[[Sequence[Feedback]], None] | None = None,
         retry_seconds: tuple[float, float] = (0.5, 30.0),
+        write_timeout: float = 10.0,
     ) -> None:
         if max_queue < 1 or batch_rows < 1:
             raise ValueError("max_queue and batch_rows must be at least 1")
@@ -103,6 +106,7 @@ class FeedbackStore:
         self.batch_rows = batch_rows
         self._on_written = on_written
         self._first_retry, self._max_retry = retry_seconds
+        self.write_timeout = write_timeout
         self._queue: queue.Queue[Feedback] = queue.Queue(max_queue)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -121,7 +125,7 @@ class FeedbackStore:
         """Start the writer thread. It connects lazily: a database that is down at start-up
         only delays writes (and fills the queue), it does not stop the service."""
         if self._thread is None:
-            self._engine = create_feedback_engine(self.url)
+            self._engine = create_feedback_engine(self.url, timeout=self.write_timeout)
             self._thread = threading.Thread(target=self._run, name="feedback-writer", daemon=True)
             self._thread.start()
             logger.info("feedback store writing to %s", safe_url(self.url))
@@ -163,20 +167,21 @@ class FeedbackStore:
     def close(self, timeout: float = 10.0) -> FeedbackStats:
         """Refuse new rows, write what is queued (retrying for up to ``timeout`` seconds), stop.
 
-        Rows still unwritten after that are dropped and counted (``stats().dropped``).
+        Rows still unwritten after that are dropped and counted (``stats().dropped``). It returns
+        within about ``timeout + write_timeout`` seconds, whatever the database does.
         """
         with self._lock:
             self._give_up_at = time.monotonic() + timeout
             self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout + 5.0)
-            if self._thread.is_alive():
-                logger.error("feedback writer did not stop within %.0f s", timeout + 5.0)
+            self._thread.join(timeout + self.write_timeout + 1.0)
         if self._engine is not None:
             self._engine.dispose()
         stats = self.stats()
-        if stats.dropped:
-            logger.error("feedback store closed: %d row(s) were never written", stats.dropped)
+        if stats.dropped or stats.queued:
+            logger.error(
+                "feedback store closed: %d row(s) were never written", stats.dropped + stats.queued
+            )
         return stats
 
     def __enter__(self) -> FeedbackStore:
@@ -208,7 +213,10 @@ class FeedbackStore:
                 continue
             delay = self._first_retry
             while batch:
-                batch = self._write(batch)
+                try:
+                    batch = self._write(batch)
+                except Exception as error:  # keep the one writer alive, whatever happens
+                    logger.error("feedback writer: %s", _error_summary(error))
                 if not batch:
                     break
                 remaining = self._give_up_at - time.monotonic()
