@@ -44,8 +44,12 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 def _export(args: argparse.Namespace) -> int:
     from imdb_sentiment.feedback.database import safe_url
-    from imdb_sentiment.feedback.export import export_feedback
 
+    try:
+        from imdb_sentiment.feedback.export import export_feedback
+    except ImportError as error:  # the serve-only image has no pyarrow
+        print(f"error: export needs the batch extra (pyarrow, pandas): {error}", file=sys.stderr)
+        return 1
     try:
         engine = _engine(args)
         rows = export_feedback(engine, args.output)
