@@ -174,7 +174,7 @@ class FeedbackStore:
             self._give_up_at = time.monotonic() + timeout
             self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout + self.write_timeout + 1.0)
+            self._thread.join(timeout + self.write_timeout + 5.0)  # returns as soon as it ends
         if self._engine is not None:
             self._engine.dispose()
         stats = self.stats()
