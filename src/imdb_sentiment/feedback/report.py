@@ -172,28 +172,12 @@ def _fmt(value: Any) -> str:
 def render_text(report: Mapping[str, Any]) -> str:
     """A short plain-text table of :func:`build_report`'s result."""
     header = ("model version", "rows", "judged", "correct", "accuracy", "95% low", "last feedback")
+    figures = ("rows", "judged", "correct", "accuracy", "accuracy_low_95")
     lines: list[Sequence[str]] = [header]
     for entry in report["by_model_version"]:
-        lines.append(
-            (
-                entry["model_version"] or "(not given)",
-                *(
-                    _fmt(entry[key])
-                    for key in ("rows", "judged", "correct", "accuracy", "accuracy_low_95")
-                ),
-                entry["last_at"] or "-",
-            )
-        )
-    lines.append(
-        (
-            "all",
-            *(
-                _fmt(report[key])
-                for key in ("rows", "judged", "correct", "accuracy", "accuracy_low_95")
-            ),
-            "",
-        )
-    )
+        version = entry["model_version"] or "(not given)"
+        lines.append((version, *(_fmt(entry[k]) for k in figures), entry["last_at"] or "-"))
+    lines.append(("all", *(_fmt(report[k]) for k in figures), ""))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = [
         "  ".join(
