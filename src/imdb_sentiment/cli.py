@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from imdb_sentiment.feedback.commands import add_feedback_parser
 from imdb_sentiment.settings import get_settings
 
 
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-column", help="true label column (default: sentiment or label, if present)"
     )
     batch.set_defaults(handler=_batch)
+    add_feedback_parser(commands)
     return parser
 
 

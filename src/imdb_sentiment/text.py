@@ -21,3 +21,15 @@ def clean_review(text: str) -> str:
 def strip_tags(text: str) -> str:
     """Lowercase and drop HTML tags: all a tokenizer that skips whitespace needs (faster)."""
     return _HTML_TAG.sub(" ", text.lower())
+
+
+# What counts as whitespace when a text must hold one visible character. `\S` means different
+# things in Python and in JSON Schema's ECMA-262 regexes (U+0085, U+FEFF...), so the class lists
+# the union of both whitespace sets: services and schema-driven clients then agree on every text.
+WHITESPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+VISIBLE = re.compile(f"[^{WHITESPACE}]")
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` holds at least one character that is not whitespace (see WHITESPACE)."""
+    return VISIBLE.search(text) is not None
