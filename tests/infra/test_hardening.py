@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -67,7 +69,10 @@ def test_mlflow_is_reachable_only_by_tunnel_or_narrow_private_cidrs(modules):
     assert "clients" not in mlflow["aws_security_group"], "no client security group path to MLflow"
     # With no allowed CIDR the server listens on loopback only (where the SSM tunnel lands).
     user_data = " ".join(mlflow["aws_instance"]["server"]["user_data"].split())
-    assert 'bind_host = length(var.allowed_cidrs) > 0 ? "0.0.0.0" : "127.0.0.1"' in user_data
+    assert "bind_host = local.bind_host" in user_data
+    assert modules["modules/mlflow"]["locals"]["bind_host"] == (
+        'length(var.allowed_cidrs) > 0 ? "0.0.0.0" : "127.0.0.1"'
+    )
     assert "--host ${bind_host} --port 5000" in mlflow_server_command(boot_script())
 
 
@@ -111,6 +116,9 @@ def test_mlflow_runs_its_basic_auth_app(modules):
     assert "admin_password" not in ini, "the admin password must not be written to disk"
     assert "export MLFLOW_AUTH_ADMIN_PASSWORD" in script
     assert "default_permission = READ" in ini
+    # The auth app refuses to start without a CSRF key: generated per start, never stored.
+    assert "export MLFLOW_FLASK_SERVER_SECRET_KEY" in script
+    assert 'MLFLOW_FLASK_SERVER_SECRET_KEY=$("$py" -c \'import secrets;' in script
 
 
 def test_mlflow_credentials_are_generated_on_the_instance_not_in_state(modules):
@@ -184,12 +192,17 @@ def test_boot_script_pins_every_package(modules):
     installs = re.findall(r"pip install ((?:[^\n]*\\\n)*[^\n]*)", script)
     assert installs
     specs = [s for line in installs for s in re.findall(r'"([^"]+)"', line)]
-    names = {re.split(r"[=<>!~]", s)[0] for s in specs}
-    assert {"mlflow", "psycopg2-binary", "boto3"} <= names
-    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==\$\{\w+\}", s) for s in specs), specs
+    names = {re.split(r"[\[=<>!~]", s)[0].lower() for s in specs}
+    assert {"mlflow", "flask-wtf", "psycopg2-binary", "boto3"} <= names
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+(\[\w+\])?==\$\{\w+\}", s) for s in specs), specs
+    assert '"mlflow[auth]==${mlflow_version}"' in script, "basic-auth needs the auth extra"
     variables = modules["modules/mlflow"]["variable"]
     lock = (REPO / "uv.lock").read_text()
-    for var, package in (("psycopg2_version", "psycopg2-binary"), ("boto3_version", "boto3")):
+    for var, package in (
+        ("psycopg2_version", "psycopg2-binary"),
+        ("boto3_version", "boto3"),
+        ("flask_wtf_version", "flask-wtf"),
+    ):
         assert "validation" in variables[var]
         pinned = re.search(rf'name = "{package}"\nversion = "([^"]+)"', lock).group(1)
         assert variables[var]["default"] == pinned, f"{var} differs from uv.lock"
@@ -378,3 +391,31 @@ def test_kms_rule_detects_a_bare_grant():
         ),
     )
     assert kms_grants_without_via_service({"m": mod}) == ["m: x statement 0"]
+
+
+# ------------------------------------------------------------------ the boot script renders and lints
+
+
+def rendered_boot_script(values: dict[str, str]) -> str:
+    text = boot_script()
+    assert "%{" not in text, "template directives are not expected in the boot script"
+    out = re.sub(r"(?<!\$)\$\{(\w+)\}", lambda m: values[m.group(1)], text)
+    return out.replace("$${", "${")
+
+
+def test_boot_script_template_gets_exactly_its_variables_and_fits_user_data(modules, tmp_path):
+    placeholders = set(re.findall(r"(?<!\$)\$\{(\w+)\}", boot_script()))
+    user_data = modules["modules/mlflow"]["resource"]["aws_instance"]["server"]["user_data"]
+    passed = set(re.findall(r"(\w+)\s*=", user_data.split("{", 1)[1]))
+    assert placeholders == passed
+    values = {name: f"value-of-{name}" for name in placeholders}
+    values.update(db_port="5432", mlflow_version="3.17.2", region="eu-west-1")
+    script = rendered_boot_script(values)
+    # EC2 refuses user data over 16 KB.
+    assert len(script.encode()) < 16 * 1024
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not on PATH (apt-get install shellcheck)")
+    path = tmp_path / "user_data.sh"
+    path.write_text(script)
+    done = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout

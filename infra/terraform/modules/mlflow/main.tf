@@ -7,6 +7,8 @@ data "aws_ssm_parameter" "al2023_arm64" {
 
 locals {
   db_port = 5432
+  # Loopback only, unless private CIDRs were allowed in: the SSM tunnel lands on 127.0.0.1.
+  bind_host = length(var.allowed_cidrs) > 0 ? "0.0.0.0" : "127.0.0.1"
 }
 
 # ---------------------------------------------------------------- security groups
@@ -320,20 +322,20 @@ resource "aws_instance" "server" {
   }
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    mlflow_version   = var.mlflow_version
-    psycopg2_version = var.psycopg2_version
-    boto3_version    = var.boto3_version
-    region           = data.aws_region.current.region
-    db_secret_arn    = aws_db_instance.this.master_user_secret[0].secret_arn
-    admin_secret_arn = aws_secretsmanager_secret.admin.arn
-    ci_secret_arn    = aws_secretsmanager_secret.ci.arn
-    db_username      = aws_db_instance.this.username
-    db_host          = aws_db_instance.this.address
-    db_port          = local.db_port
-    db_name          = aws_db_instance.this.db_name
-    artifact_bucket  = var.artifact_bucket
-    # Loopback only, unless private CIDRs were allowed in: the SSM tunnel lands on 127.0.0.1.
-    bind_host = length(var.allowed_cidrs) > 0 ? "0.0.0.0" : "127.0.0.1"
+    mlflow_version    = var.mlflow_version
+    flask_wtf_version = var.flask_wtf_version
+    psycopg2_version  = var.psycopg2_version
+    boto3_version     = var.boto3_version
+    region            = data.aws_region.current.region
+    db_secret_arn     = aws_db_instance.this.master_user_secret[0].secret_arn
+    admin_secret_arn  = aws_secretsmanager_secret.admin.arn
+    ci_secret_arn     = aws_secretsmanager_secret.ci.arn
+    db_username       = aws_db_instance.this.username
+    db_host           = aws_db_instance.this.address
+    db_port           = local.db_port
+    db_name           = aws_db_instance.this.db_name
+    artifact_bucket   = var.artifact_bucket
+    bind_host         = local.bind_host
   })
   user_data_replace_on_change = true
 

@@ -60,6 +60,17 @@ variable "mlflow_version" {
   }
 }
 
+variable "flask_wtf_version" {
+  description = "Exact Flask-WTF version (CSRF protection of MLflow's basic-auth app, the mlflow[auth] extra)."
+  type        = string
+  default     = "1.3.0"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.flask_wtf_version))
+    error_message = "flask_wtf_version must be an exact version such as 1.3.0."
+  }
+}
+
 variable "psycopg2_version" {
   description = "Exact psycopg2-binary version installed on the server."
   type        = string
