@@ -293,3 +293,15 @@ def test_policy_evaluator_follows_wildcards_denies_and_sources():
     assert wildcard("a?c", "abc") and not wildcard("a?c", "abbc")
     assert statements(mod, "missing", values)[0].actions == ["*"]
     assert one([{"x": 1}]) == {"x": 1}
+
+
+def test_composed_role_policies_have_unique_statement_ids(ci):
+    """Terraform rejects source_policy_documents whose statements share a sid."""
+    docs = ci["data"]["aws_iam_policy_document"]
+    for name in ROLES:
+        sids: list[str] = []
+        for source in docs[name].get("source_policy_documents", []):
+            source_doc = docs[source.split(".")[2]]
+            sids += [st["sid"] for st in source_doc["statement"] if "sid" in st]
+        sids += [st["sid"] for st in docs[name].get("statement", []) if "sid" in st]
+        assert len(sids) == len(set(sids)), f"{name}: duplicate sids {sids}"
