@@ -1,24 +1,24 @@
-# Every output is a name, URL or ARN: no credentials. The README shows where
-# each one goes (.dvc/config, GitHub variables, MLFLOW_TRACKING_URI).
+# Every output is a name, URL or ARN: no credentials. infra/README.md shows
+# where each one goes (.dvc/config, GitHub variables, the SSM tunnel).
 
 output "aws_region" {
   description = "Region of the deployment (GitHub variable AWS_REGION)."
   value       = var.aws_region
 }
 
-output "mlflow_tracking_uri" {
-  description = "MLflow server URL for the team and CI (reachable from mlflow_allowed_cidrs)."
-  value       = module.mlflow.tracking_uri
-}
-
-output "mlflow_private_tracking_uri" {
-  description = "MLflow URL used inside the VPC (the API's MLFLOW_TRACKING_URI)."
-  value       = module.mlflow.private_tracking_uri
-}
-
 output "mlflow_instance_id" {
-  description = "MLflow EC2 instance (aws ssm start-session --target <id>)."
+  description = "MLflow EC2 instance: target of the SSM port-forwarding tunnel (GitHub variable MLFLOW_INSTANCE_ID)."
   value       = module.mlflow.instance_id
+}
+
+output "mlflow_ci_secret_arn" {
+  description = "Secret with the MLflow CI user's credentials, JSON {username, password} (GitHub variable MLFLOW_CI_SECRET_ARN)."
+  value       = module.mlflow.ci_secret_arn
+}
+
+output "mlflow_admin_secret_arn" {
+  description = "Secret with the MLflow admin credentials, JSON {username, password} (people only, never CI)."
+  value       = module.mlflow.admin_secret_arn
 }
 
 output "mlflow_db_secret_arn" {
@@ -27,8 +27,13 @@ output "mlflow_db_secret_arn" {
 }
 
 output "dvc_remote_url" {
-  description = "DVC remote URL: dvc remote add -d storage <this>."
+  description = "DVC remote of main's reviewed outputs (GitHub variable DVC_REMOTE_URL; the deploy pulls from here)."
   value       = "s3://${module.storage.dvc_bucket}/dvc"
+}
+
+output "dvc_pr_remote_url" {
+  description = "Quarantine DVC remote of pull-request and sweep outputs (GitHub variable DVC_PR_REMOTE_URL)."
+  value       = "s3://${module.storage.dvc_bucket}/dvc-pr"
 }
 
 output "dvc_bucket" {
@@ -72,16 +77,31 @@ output "eb_environment_name" {
 }
 
 output "beanstalk_url" {
-  description = "Public URL of the API."
+  description = "Public URL of the API (https in the production profile)."
   value       = module.serving.environment_url
 }
 
-output "github_deploy_role_arn" {
-  description = "Role for deploy workflows on the deploy branch (GitHub variable AWS_ROLE_TO_ASSUME)."
+output "pull_request_role_arn" {
+  description = "Role of pull-request jobs: read dvc/, read/write dvc-pr/ (GitHub variable AWS_PR_ROLE_TO_ASSUME)."
+  value       = module.ci_access.pull_request_role_arn
+}
+
+output "pipeline_role_arn" {
+  description = "Role of the pipeline job on pushes to the deploy branch (GitHub variable AWS_PIPELINE_ROLE_TO_ASSUME)."
+  value       = module.ci_access.pipeline_role_arn
+}
+
+output "deploy_role_arn" {
+  description = "Role of the deploy job in the production environment (GitHub variable AWS_DEPLOY_ROLE_TO_ASSUME)."
   value       = module.ci_access.deploy_role_arn
 }
 
-output "github_pull_request_role_arn" {
-  description = "Role for pull-request workflows, DVC/CML only (GitHub variable AWS_PR_ROLE_TO_ASSUME)."
-  value       = module.ci_access.pull_request_role_arn
+output "sweep_role_arn" {
+  description = "Role of sweep jobs in the sweep environment, data only (GitHub variable AWS_SWEEP_ROLE_TO_ASSUME)."
+  value       = module.ci_access.sweep_role_arn
+}
+
+output "plan_role_arn" {
+  description = "Read-only role of the terraform plan job in the plan environment (GitHub variable AWS_PLAN_ROLE_TO_ASSUME)."
+  value       = module.ci_access.plan_role_arn
 }

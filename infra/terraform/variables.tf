@@ -48,19 +48,6 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
-variable "mlflow_allowed_cidrs" {
-  description = "IPv4 CIDRs allowed to reach the MLflow server on port 5000 (team, VPN, self-hosted runners). Never 0.0.0.0/0."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition = alltrue([
-      for c in var.mlflow_allowed_cidrs : can(cidrnetmask(c)) && tonumber(split("/", c)[1]) >= 8
-    ])
-    error_message = "Each mlflow_allowed_cidrs entry must be an IPv4 CIDR no wider than /8 (0.0.0.0/0 is not allowed)."
-  }
-}
-
 variable "mlflow_version" {
   description = "MLflow version installed on the tracking server; keep it equal to the client version in uv.lock."
   type        = string
@@ -106,17 +93,6 @@ variable "deletion_protection" {
   default     = true
 }
 
-variable "app_model_uri" {
-  description = "Value of IMDB_SENTIMENT_MODEL for the API: the bundle path inside the image or an MLflow models:/ URI."
-  type        = string
-  default     = "models/imdb-sentiment"
-
-  validation {
-    condition     = startswith(var.app_model_uri, "models:/") || !can(regex("^[a-z0-9]+://", var.app_model_uri))
-    error_message = "app_model_uri must be a path inside the image or a models:/ URI."
-  }
-}
-
 variable "eb_instance_type" {
   description = "EC2 instance type of the Beanstalk environment."
   type        = string
@@ -156,17 +132,6 @@ variable "eb_deployment_policy" {
   }
 }
 
-variable "eb_certificate_arn" {
-  description = "Optional ACM certificate ARN: when set, the load balancer also listens on HTTPS 443."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.eb_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:", var.eb_certificate_arn))
-    error_message = "eb_certificate_arn must be an ACM certificate ARN or null."
-  }
-}
-
 variable "github_repository" {
   description = "GitHub repository (owner/name) whose workflows may assume the CI role."
   type        = string
@@ -178,24 +143,13 @@ variable "github_repository" {
 }
 
 variable "github_deploy_branch" {
-  description = "Branch whose pushes may deploy."
+  description = "Branch whose pushes run the pipeline role (writes main's DVC outputs, registers candidates)."
   type        = string
   default     = "main"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_./-]+$", var.github_deploy_branch)) && !strcontains(var.github_deploy_branch, "*")
     error_message = "github_deploy_branch must be a plain branch name without wildcards."
-  }
-}
-
-variable "github_environments" {
-  description = "GitHub deployment environments whose jobs may assume the CI role (their OIDC subject is environment-based)."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for e in var.github_environments : can(regex("^[A-Za-z0-9_.-]+$", e))])
-    error_message = "github_environments entries must be plain names without wildcards."
   }
 }
 
@@ -209,4 +163,111 @@ variable "force_destroy_buckets" {
   description = "Let terraform destroy delete non-empty buckets (all object versions). Keep false except when tearing down."
   type        = bool
   default     = false
+}
+
+variable "mlflow_allowed_cidrs" {
+  description = "Optional private IPv4 CIDRs (VPN, peered VPC, self-hosted runners inside the network) allowed on MLflow's port 5000, each /24 or narrower. Default: nobody; everyone uses the SSM tunnel."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for c in var.mlflow_allowed_cidrs : can(cidrnetmask(c)) && tonumber(split("/", c)[1]) >= 24
+    ])
+    error_message = "Each mlflow_allowed_cidrs entry must be an IPv4 CIDR of /24 or narrower."
+  }
+}
+
+variable "deployment_profile" {
+  description = "production (HTTPS required: eb_certificate_arn must be set) or dev (plain HTTP on :80 allowed, for a throw-away stack)."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = contains(["production", "dev"], var.deployment_profile)
+    error_message = "deployment_profile must be production or dev."
+  }
+}
+
+variable "eb_certificate_arn" {
+  description = "ACM certificate ARN of the API's HTTPS listener (required in the production profile); :80 then redirects to :443."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.eb_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:", var.eb_certificate_arn))
+    error_message = "eb_certificate_arn must be an ACM certificate ARN or null."
+  }
+
+  validation {
+    condition     = var.deployment_profile != "production" || var.eb_certificate_arn != null
+    error_message = "The production profile needs eb_certificate_arn (HTTPS only). Use deployment_profile = \"dev\" for an HTTP-only test stack."
+  }
+}
+
+variable "eb_maintenance_window" {
+  description = "Weekly start (Day:HH:MM UTC) of Beanstalk's managed platform updates; they run only then."
+  type        = string
+  default     = "Sun:03:00"
+
+  validation {
+    condition     = can(regex("^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01][0-9]|2[0-3]):[0-5][0-9]$", var.eb_maintenance_window))
+    error_message = "eb_maintenance_window must look like Sun:03:00."
+  }
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per client IP per 5 minutes before the WAF blocks that IP."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit >= 10
+    error_message = "waf_rate_limit must be at least 10 (WAF's minimum)."
+  }
+}
+
+variable "github_production_environment" {
+  description = "GitHub environment of the deploy job; the deploy role trusts only its subject."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.github_production_environment))
+    error_message = "github_production_environment must be a plain name without wildcards."
+  }
+}
+
+variable "github_sweep_environment" {
+  description = "GitHub environment of the sweep job; the sweep role trusts only its subject."
+  type        = string
+  default     = "sweep"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.github_sweep_environment))
+    error_message = "github_sweep_environment must be a plain name without wildcards."
+  }
+}
+
+variable "github_plan_environment" {
+  description = "GitHub environment (with required reviewers) of the terraform plan job; the plan role trusts only its subject."
+  type        = string
+  default     = "plan"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.github_plan_environment))
+    error_message = "github_plan_environment must be a plain name without wildcards."
+  }
+}
+
+variable "terraform_state_bucket" {
+  description = "Terraform state bucket read by the plan role; null means <project>-tfstate-<account id>, the bootstrap convention."
+  type        = string
+  default     = null
+}
+
+variable "terraform_state_key" {
+  description = "Key of the state object (as in backend.hcl)."
+  type        = string
+  default     = "imdb-sentiment/terraform.tfstate"
 }

@@ -6,21 +6,30 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   oidc_host  = "token.actions.githubusercontent.com"
 
-  # Exact OIDC subjects (no wildcards): pushes to the deploy branch and jobs
-  # bound to the listed GitHub environments may deploy; pull requests may not.
-  deploy_subjects = concat(
-    ["repo:${var.github_repository}:ref:refs/heads/${var.deploy_branch}"],
-    [for e in var.github_environments : "repo:${var.github_repository}:environment:${e}"],
-  )
-  pull_request_subjects = ["repo:${var.github_repository}:pull_request"]
+  # One exact OIDC subject per role (no wildcards). Pull requests, pushes to
+  # the deploy branch and each GitHub environment get different identities,
+  # so no job can borrow another job's permissions.
+  subjects = {
+    pull_request = "repo:${var.github_repository}:pull_request"
+    pipeline     = "repo:${var.github_repository}:ref:refs/heads/${var.deploy_branch}"
+    deploy       = "repo:${var.github_repository}:environment:${var.production_environment}"
+    sweep        = "repo:${var.github_repository}:environment:${var.sweep_environment}"
+    plan         = "repo:${var.github_repository}:environment:${var.plan_environment}"
+  }
 
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
+
+  # DVC prefixes: main's reviewed outputs, and the quarantine for PR and sweep outputs.
+  dvc_prefix    = "dvc"
+  dvc_pr_prefix = "dvc-pr"
 
   eb_app_arn = "arn:${var.partition}:elasticbeanstalk:${local.region}:${local.account_id}:application/${var.eb_application_name}"
   eb_env_arn = "arn:${var.partition}:elasticbeanstalk:${local.region}:${local.account_id}:environment/${var.eb_application_name}/${var.eb_environment_name}"
   eb_ver_arn = "arn:${var.partition}:elasticbeanstalk:${local.region}:${local.account_id}:applicationversion/${var.eb_application_name}/*"
   # Beanstalk keeps platform files and CloudFormation templates in its own bucket.
   eb_internal_bucket_arn = "arn:${var.partition}:s3:::elasticbeanstalk-${local.region}-${local.account_id}"
+
+  state_bucket_arn = "arn:${var.partition}:s3:::${var.state_bucket}"
 }
 
 # ---------------------------------------------------------------- OIDC provider
@@ -38,69 +47,9 @@ data "aws_iam_openid_connect_provider" "github" {
   url = "https://${local.oidc_host}"
 }
 
-# ---------------------------------------------------------------- shared data access
+data "aws_iam_policy_document" "trust" {
+  for_each = local.subjects
 
-# DVC remote read/write and MLflow artifact read: both roles need it
-# (CML reproduces on pull requests; deploys pull the exported bundle).
-data "aws_iam_policy_document" "data_access" {
-  statement {
-    sid       = "ListDvcRemote"
-    actions   = ["s3:ListBucket"]
-    resources = [var.dvc_bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["dvc", "dvc/*"]
-    }
-  }
-
-  statement {
-    sid = "ReadWriteDvcRemote"
-    actions = [
-      "s3:GetObject",
-      "s3:PutObject",
-    ]
-    resources = ["${var.dvc_bucket_arn}/dvc/*"]
-  }
-
-  statement {
-    sid       = "ListMlflowArtifacts"
-    actions   = ["s3:ListBucket"]
-    resources = [var.mlflow_bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["mlflow", "mlflow/*"]
-    }
-  }
-
-  statement {
-    sid       = "ReadMlflowArtifacts"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.mlflow_bucket_arn}/mlflow/*"]
-  }
-
-  statement {
-    sid = "UseDataKeyThroughS3"
-    actions = [
-      "kms:Decrypt",
-      "kms:GenerateDataKey",
-    ]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${local.region}.amazonaws.com"]
-    }
-  }
-}
-
-# ---------------------------------------------------------------- deploy role (main)
-
-data "aws_iam_policy_document" "deploy_trust" {
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -118,19 +67,160 @@ data "aws_iam_policy_document" "deploy_trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_host}:sub"
-      values   = local.deploy_subjects
+      values   = [each.value]
     }
   }
 }
 
-resource "aws_iam_role" "deploy" {
-  name                 = "${var.project}-github-deploy"
-  description          = "GitHub Actions deploys of ${var.github_repository} (${var.deploy_branch})"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
-  max_session_duration = 3600
+# ---------------------------------------------------------------- building blocks
+# Each role's policy is assembled from these documents (source_policy_documents).
+
+# Read main's reviewed DVC outputs.
+data "aws_iam_policy_document" "dvc_main_read" {
+  statement {
+    sid       = "ListDvcMain"
+    actions   = ["s3:ListBucket"]
+    resources = [var.dvc_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.dvc_prefix, "${local.dvc_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadDvcMain"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.dvc_bucket_arn}/${local.dvc_prefix}/*"]
+  }
 }
 
-data "aws_iam_policy_document" "deploy" {
+# Write main's DVC outputs: only the pipeline job on the deploy branch.
+data "aws_iam_policy_document" "dvc_main_write" {
+  statement {
+    sid       = "WriteDvcMain"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.dvc_bucket_arn}/${local.dvc_prefix}/*"]
+  }
+}
+
+# The quarantine prefix for pull requests and sweeps (never pulled by deploy).
+data "aws_iam_policy_document" "dvc_pr_read_write" {
+  statement {
+    sid       = "ListDvcQuarantine"
+    actions   = ["s3:ListBucket"]
+    resources = [var.dvc_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.dvc_pr_prefix, "${local.dvc_pr_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid = "ReadWriteDvcQuarantine"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = ["${var.dvc_bucket_arn}/${local.dvc_pr_prefix}/*"]
+  }
+}
+
+data "aws_iam_policy_document" "mlflow_artifacts_read" {
+  statement {
+    sid       = "ListMlflowArtifacts"
+    actions   = ["s3:ListBucket"]
+    resources = [var.mlflow_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["mlflow", "mlflow/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadMlflowArtifacts"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.mlflow_bucket_arn}/mlflow/*"]
+  }
+}
+
+# The buckets are SSE-KMS: the key is usable only through S3.
+data "aws_iam_policy_document" "s3_data_key" {
+  statement {
+    sid = "UseDataKeyThroughS3"
+    actions = [
+      "kms:Decrypt",
+      "kms:GenerateDataKey",
+    ]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+# Reach MLflow: read the CI user's credentials and open an SSM port-forwarding
+# tunnel to the server (no other document, no other instance, no shell).
+data "aws_iam_policy_document" "mlflow_tunnel" {
+  statement {
+    sid       = "ReadMlflowCiCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.mlflow_ci_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptSecretThroughSecretsManager"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid     = "PortForwardToMlflow"
+    actions = ["ssm:StartSession"]
+    resources = [
+      var.mlflow_instance_arn,
+      "arn:${var.partition}:ssm:${local.region}::document/AWS-StartPortForwardingSession",
+    ]
+
+    # Refuse sessions that do not name the document (a default shell session).
+    condition {
+      test     = "BoolIfExists"
+      variable = "ssm:SessionDocumentAccessCheck"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid = "EndOwnSessions"
+    actions = [
+      "ssm:ResumeSession",
+      "ssm:TerminateSession",
+    ]
+    resources = ["arn:${var.partition}:ssm:${local.region}:${local.account_id}:session/*"]
+
+    condition {
+      test     = "StringLike"
+      variable = "ssm:resourceTag/aws:ssmmessages:session-id"
+      values   = ["&{aws:userid}"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "beanstalk_deploy" {
   statement {
     sid       = "EcrLogin"
     actions   = ["ecr:GetAuthorizationToken"] # account-level call, cannot be scoped
@@ -160,21 +250,6 @@ data "aws_iam_policy_document" "deploy" {
       "s3:PutObject",
     ]
     resources = ["${var.eb_versions_bucket_arn}/*"]
-  }
-
-  statement {
-    sid = "UseDataKeyForBundles"
-    actions = [
-      "kms:Decrypt",
-      "kms:GenerateDataKey",
-    ]
-    resources = [var.kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${local.region}.amazonaws.com"]
-    }
   }
 
   statement {
@@ -324,52 +399,290 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
+# ---------------------------------------------------------------- pull_request role
+
+resource "aws_iam_role" "pull_request" {
+  name                 = "${var.project}-github-pr"
+  description          = "Pull-request jobs of ${var.github_repository}: read main's DVC outputs, write the dvc-pr/ quarantine"
+  assume_role_policy   = data.aws_iam_policy_document.trust["pull_request"].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "pull_request" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dvc_main_read.json,
+    data.aws_iam_policy_document.dvc_pr_read_write.json,
+    data.aws_iam_policy_document.s3_data_key.json,
+  ]
+}
+
+resource "aws_iam_role_policy" "pull_request" {
+  name   = "dvc-quarantine"
+  role   = aws_iam_role.pull_request.id
+  policy = data.aws_iam_policy_document.pull_request.json
+}
+
+# ---------------------------------------------------------------- sweep role (data only)
+
+resource "aws_iam_role" "sweep" {
+  name                 = "${var.project}-github-sweep"
+  description          = "Sweep jobs of ${var.github_repository} (environment ${var.sweep_environment}): data only"
+  assume_role_policy   = data.aws_iam_policy_document.trust["sweep"].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "sweep" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dvc_main_read.json,
+    data.aws_iam_policy_document.dvc_pr_read_write.json,
+    data.aws_iam_policy_document.s3_data_key.json,
+  ]
+}
+
+resource "aws_iam_role_policy" "sweep" {
+  name   = "dvc-quarantine"
+  role   = aws_iam_role.sweep.id
+  policy = data.aws_iam_policy_document.sweep.json
+}
+
+# ---------------------------------------------------------------- pipeline role (pushes to the deploy branch)
+
+resource "aws_iam_role" "pipeline" {
+  name                 = "${var.project}-github-pipeline"
+  description          = "Pipeline job on ${var.deploy_branch} of ${var.github_repository}: push main's DVC outputs, register in MLflow"
+  assume_role_policy   = data.aws_iam_policy_document.trust["pipeline"].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "pipeline" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dvc_main_read.json,
+    data.aws_iam_policy_document.dvc_main_write.json,
+    data.aws_iam_policy_document.mlflow_artifacts_read.json,
+    data.aws_iam_policy_document.mlflow_tunnel.json,
+    data.aws_iam_policy_document.s3_data_key.json,
+  ]
+}
+
+resource "aws_iam_role_policy" "pipeline" {
+  name   = "dvc-main-and-mlflow"
+  role   = aws_iam_role.pipeline.id
+  policy = data.aws_iam_policy_document.pipeline.json
+}
+
+# ---------------------------------------------------------------- deploy role (environment: production)
+
+resource "aws_iam_role" "deploy" {
+  name                 = "${var.project}-github-deploy"
+  description          = "Deploy job of ${var.github_repository} in environment ${var.production_environment}"
+  assume_role_policy   = data.aws_iam_policy_document.trust["deploy"].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "deploy" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dvc_main_read.json,
+    data.aws_iam_policy_document.mlflow_artifacts_read.json,
+    data.aws_iam_policy_document.mlflow_tunnel.json,
+    data.aws_iam_policy_document.s3_data_key.json,
+    data.aws_iam_policy_document.beanstalk_deploy.json,
+  ]
+}
+
 resource "aws_iam_role_policy" "deploy" {
   name   = "deploy"
   role   = aws_iam_role.deploy.id
   policy = data.aws_iam_policy_document.deploy.json
 }
 
-resource "aws_iam_role_policy" "deploy_data" {
-  name   = "dvc-and-mlflow-artifacts"
-  role   = aws_iam_role.deploy.id
-  policy = data.aws_iam_policy_document.data_access.json
-}
+# ---------------------------------------------------------------- plan role (environment: plan)
 
-# ---------------------------------------------------------------- pull-request role (DVC/CML)
-
-data "aws_iam_policy_document" "pull_request_trust" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_host}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_host}:sub"
-      values   = local.pull_request_subjects
-    }
-  }
-}
-
-resource "aws_iam_role" "pull_request" {
-  name                 = "${var.project}-github-pr"
-  description          = "GitHub Actions pull-request jobs of ${var.github_repository}: DVC remote and MLflow artifacts only"
-  assume_role_policy   = data.aws_iam_policy_document.pull_request_trust.json
+resource "aws_iam_role" "plan" {
+  name                 = "${var.project}-github-plan"
+  description          = "terraform plan of ${var.github_repository} in environment ${var.plan_environment}: read-only"
+  assume_role_policy   = data.aws_iam_policy_document.trust["plan"].json
   max_session_duration = 3600
 }
 
-resource "aws_iam_role_policy" "pull_request_data" {
-  name   = "dvc-and-mlflow-artifacts"
-  role   = aws_iam_role.pull_request.id
-  policy = data.aws_iam_policy_document.data_access.json
+# What `terraform plan` refreshes for this stack's resource types, and nothing
+# that returns data: no object reads outside the state file, no secret values.
+data "aws_iam_policy_document" "plan" {
+  statement {
+    sid = "ReadState"
+    actions = [
+      "s3:GetObject",
+    ]
+    resources = [
+      "${local.state_bucket_arn}/${var.state_key}",
+      "${local.state_bucket_arn}/${var.state_key}.tflock",
+    ]
+  }
+
+  statement {
+    sid       = "ListState"
+    actions   = ["s3:ListBucket"]
+    resources = [local.state_bucket_arn]
+  }
+
+  # Describe/List calls that IAM cannot scope to a resource.
+  statement {
+    sid = "DescribeUnscoped"
+    actions = [
+      "ec2:DescribeAvailabilityZones",
+      "ec2:DescribeFlowLogs",
+      "ec2:DescribeInstanceCreditSpecifications",
+      "ec2:DescribeInstances",
+      "ec2:DescribeInternetGateways",
+      "ec2:DescribeNatGateways",
+      "ec2:DescribeNetworkAcls",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribePrefixLists",
+      "ec2:DescribeRouteTables",
+      "ec2:DescribeSecurityGroupRules",
+      "ec2:DescribeSecurityGroups",
+      "ec2:DescribeSubnets",
+      "ec2:DescribeTags",
+      "ec2:DescribeVolumes",
+      "ec2:DescribeVpcEndpoints",
+      "ec2:DescribeVpcs",
+      "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeLoadBalancers",
+      "elasticloadbalancing:DescribeRules",
+      "elasticloadbalancing:DescribeTags",
+      "kms:ListAliases",
+      "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "ReadNetworkAttributes"
+    actions = [
+      "ec2:DescribeInstanceAttribute",
+      "ec2:DescribeVpcAttribute",
+    ]
+    resources = [
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:instance/*",
+      "arn:${var.partition}:ec2:${local.region}:${local.account_id}:vpc/*",
+    ]
+  }
+
+  statement {
+    sid = "ReadProjectBuckets"
+    actions = [
+      "s3:GetAccelerateConfiguration",
+      "s3:GetBucketAcl",
+      "s3:GetBucketCORS",
+      "s3:GetBucketLocation",
+      "s3:GetBucketLogging",
+      "s3:GetBucketObjectLockConfiguration",
+      "s3:GetBucketOwnershipControls",
+      "s3:GetBucketPolicy",
+      "s3:GetBucketPublicAccessBlock",
+      "s3:GetBucketRequestPayment",
+      "s3:GetBucketTagging",
+      "s3:GetBucketVersioning",
+      "s3:GetBucketWebsite",
+      "s3:GetEncryptionConfiguration",
+      "s3:GetLifecycleConfiguration",
+      "s3:GetReplicationConfiguration",
+    ]
+    resources = ["arn:${var.partition}:s3:::${var.project}-*"]
+  }
+
+  statement {
+    sid = "ReadProjectIdentities"
+    actions = [
+      "iam:GetInstanceProfile",
+      "iam:GetOpenIDConnectProvider",
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListRolePolicies",
+    ]
+    resources = [
+      "arn:${var.partition}:iam::${local.account_id}:role/${var.project}-*",
+      "arn:${var.partition}:iam::${local.account_id}:instance-profile/${var.project}-*",
+      "arn:${var.partition}:iam::${local.account_id}:oidc-provider/${local.oidc_host}",
+    ]
+  }
+
+  statement {
+    sid = "ReadProjectServices"
+    actions = [
+      "ecr:DescribeRepositories",
+      "ecr:GetLifecyclePolicy",
+      "ecr:GetRepositoryPolicy",
+      "ecr:ListTagsForResource",
+      "elasticbeanstalk:DescribeApplications",
+      "elasticbeanstalk:DescribeConfigurationSettings",
+      "elasticbeanstalk:DescribeEnvironmentResources",
+      "elasticbeanstalk:DescribeEnvironments",
+      "elasticbeanstalk:ListAvailableSolutionStacks",
+      "elasticbeanstalk:ListTagsForResource",
+      "kms:DescribeKey",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListResourceTags",
+      "logs:ListTagsForResource",
+      "rds:DescribeDBInstances",
+      "rds:DescribeDBParameterGroups",
+      "rds:DescribeDBParameters",
+      "rds:DescribeDBSubnetGroups",
+      "rds:ListTagsForResource",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetResourcePolicy",
+      "ssm:GetParameter",
+      "wafv2:GetLoggingConfiguration",
+      "wafv2:GetWebACL",
+      "wafv2:GetWebACLForResource",
+      "wafv2:ListTagsForResource",
+    ]
+    resources = [
+      "arn:${var.partition}:ecr:${local.region}:${local.account_id}:repository/${var.project}",
+      "arn:${var.partition}:elasticbeanstalk:${local.region}:${local.account_id}:application/${var.project}",
+      "arn:${var.partition}:elasticbeanstalk:${local.region}:${local.account_id}:environment/${var.project}/*",
+      "arn:${var.partition}:elasticbeanstalk:${local.region}::solutionstack/*",
+      var.kms_key_arn,
+      "arn:${var.partition}:logs:${local.region}:${local.account_id}:log-group:*${var.project}*",
+      "arn:${var.partition}:rds:${local.region}:${local.account_id}:db:${var.project}-*",
+      "arn:${var.partition}:rds:${local.region}:${local.account_id}:pg:${var.project}-*",
+      "arn:${var.partition}:rds:${local.region}:${local.account_id}:subgrp:${var.project}-*",
+      "arn:${var.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project}-*",
+      "arn:${var.partition}:secretsmanager:${local.region}:${local.account_id}:secret:rds!db-*",
+      "arn:${var.partition}:ssm:${local.region}::parameter/aws/service/ami-amazon-linux-latest/*",
+      "arn:${var.partition}:wafv2:${local.region}:${local.account_id}:regional/webacl/${var.project}-*/*",
+      "arn:${var.partition}:elasticloadbalancing:${local.region}:${local.account_id}:loadbalancer/app/awseb-*/*",
+    ]
+  }
+
+  # Belt and braces: even if a statement above is widened later, the plan job
+  # never reads a secret value or project data, and never opens a session.
+  # (No kms:Decrypt deny: reading the state object needs the state bucket's key.)
+  statement {
+    sid    = "NeverReadSecretsOrData"
+    effect = "Deny"
+    actions = [
+      "secretsmanager:GetSecretValue",
+      "ssm:StartSession",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "NeverReadProjectObjects"
+    effect  = "Deny"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${var.dvc_bucket_arn}/*",
+      "${var.mlflow_bucket_arn}/*",
+      "${var.eb_versions_bucket_arn}/*",
+    ]
+  }
+}
+
+resource "aws_iam_role_policy" "plan" {
+  name   = "terraform-plan-read-only"
+  role   = aws_iam_role.plan.id
+  policy = data.aws_iam_policy_document.plan.json
 }

@@ -20,15 +20,47 @@ variable "github_repository" {
 }
 
 variable "deploy_branch" {
-  description = "Branch whose push workflows may assume the deploy role."
+  description = "Branch whose push workflows may assume the pipeline role."
   type        = string
   default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_./-]+$", var.deploy_branch))
+    error_message = "deploy_branch must be a plain branch name without wildcards."
+  }
 }
 
-variable "github_environments" {
-  description = "GitHub environments whose jobs may assume the deploy role."
-  type        = list(string)
-  default     = []
+variable "production_environment" {
+  description = "GitHub environment of the deploy job (deploy role subject)."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.production_environment))
+    error_message = "production_environment must be a plain name without wildcards."
+  }
+}
+
+variable "sweep_environment" {
+  description = "GitHub environment of the sweep job (sweep role subject)."
+  type        = string
+  default     = "sweep"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.sweep_environment))
+    error_message = "sweep_environment must be a plain name without wildcards."
+  }
+}
+
+variable "plan_environment" {
+  description = "GitHub environment (with required reviewers) of the terraform plan job (plan role subject)."
+  type        = string
+  default     = "plan"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.plan_environment))
+    error_message = "plan_environment must be a plain name without wildcards."
+  }
 }
 
 variable "create_oidc_provider" {
@@ -63,7 +95,7 @@ variable "eb_pass_role_arns" {
 }
 
 variable "dvc_bucket_arn" {
-  description = "DVC remote bucket ARN (read/write under dvc/)."
+  description = "DVC remote bucket ARN (main's outputs under dvc/, quarantine under dvc-pr/)."
   type        = string
 }
 
@@ -73,6 +105,26 @@ variable "mlflow_bucket_arn" {
 }
 
 variable "kms_key_arn" {
-  description = "Data KMS key of the buckets."
+  description = "Data KMS key of the buckets and secrets."
+  type        = string
+}
+
+variable "mlflow_instance_arn" {
+  description = "ARN of the MLflow EC2 instance (target of the SSM port-forwarding session)."
+  type        = string
+}
+
+variable "mlflow_ci_secret_arn" {
+  description = "ARN of the Secrets Manager secret with the MLflow CI user's credentials."
+  type        = string
+}
+
+variable "state_bucket" {
+  description = "Name of the Terraform state bucket (read by the plan role)."
+  type        = string
+}
+
+variable "state_key" {
+  description = "Key of the Terraform state object in state_bucket."
   type        = string
 }

@@ -7,22 +7,20 @@ data "aws_ssm_parameter" "al2023_arm64" {
 
 locals {
   db_port = 5432
+  # Loopback only, unless private CIDRs were allowed in: the SSM tunnel lands on 127.0.0.1.
+  bind_host = length(var.allowed_cidrs) > 0 ? "0.0.0.0" : "127.0.0.1"
 }
 
 # ---------------------------------------------------------------- security groups
 
+# The server sits in a private subnet without a public address. People and CI
+# reach it through an SSM port-forwarding session, which connects to
+# 127.0.0.1:5000 on the instance and needs no inbound rule at all. The only
+# optional ingress is from var.allowed_cidrs (private ranges reaching the VPC
+# over a VPN or peering, /24 or narrower). The API instances have no path to it.
 resource "aws_security_group" "server" {
   name        = "${var.project}-mlflow-server"
-  description = "MLflow tracking server: port 5000 from allowed CIDRs and client SG only; no SSH"
-  vpc_id      = var.vpc_id
-}
-
-# Attach this group to anything that must call MLflow from inside the VPC
-# (the Beanstalk instances): the server admits it by group, not by CIDR.
-resource "aws_security_group" "clients" {
-  #checkov:skip=CKV2_AWS_5:Attached to the Beanstalk instances through the aws:autoscaling:launchconfiguration SecurityGroups setting, which checkov cannot follow.
-  name        = "${var.project}-mlflow-clients"
-  description = "Members may reach the MLflow server on port 5000"
+  description = "MLflow tracking server: no inbound except optional private CIDRs on 5000; no SSH"
   vpc_id      = var.vpc_id
 }
 
@@ -36,25 +34,16 @@ resource "aws_vpc_security_group_ingress_rule" "server_from_cidrs" {
   for_each = toset(var.allowed_cidrs)
 
   security_group_id = aws_security_group.server.id
-  description       = "MLflow API/UI from allowed CIDR"
+  description       = "MLflow API/UI from an allowed private CIDR"
   cidr_ipv4         = each.value
   ip_protocol       = "tcp"
   from_port         = 5000
   to_port           = 5000
 }
 
-resource "aws_vpc_security_group_ingress_rule" "server_from_clients" {
-  security_group_id            = aws_security_group.server.id
-  description                  = "MLflow API from client security group"
-  referenced_security_group_id = aws_security_group.clients.id
-  ip_protocol                  = "tcp"
-  from_port                    = 5000
-  to_port                      = 5000
-}
-
 resource "aws_vpc_security_group_egress_rule" "server_https" {
   security_group_id = aws_security_group.server.id
-  description       = "HTTPS to package repositories and AWS APIs (S3, Secrets Manager, SSM)"
+  description       = "HTTPS through the NAT gateway: PyPI, the RDS CA bundle and AWS APIs (SSM, Secrets Manager, S3)"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = 443
@@ -68,15 +57,6 @@ resource "aws_vpc_security_group_egress_rule" "server_db" {
   ip_protocol                  = "tcp"
   from_port                    = local.db_port
   to_port                      = local.db_port
-}
-
-resource "aws_vpc_security_group_egress_rule" "clients_to_server" {
-  security_group_id            = aws_security_group.clients.id
-  description                  = "MLflow API"
-  referenced_security_group_id = aws_security_group.server.id
-  ip_protocol                  = "tcp"
-  from_port                    = 5000
-  to_port                      = 5000
 }
 
 resource "aws_vpc_security_group_ingress_rule" "db_from_server" {
@@ -180,6 +160,28 @@ resource "aws_db_instance" "this" {
   performance_insights_retention_period = 7
 }
 
+
+# ---------------------------------------------------------------- MLflow credentials
+
+# Created empty: Terraform never knows the values, so they are in no plan or
+# state. On first boot the instance generates random passwords and writes
+# them here (see user_data.sh.tftpl); it also rotates them monthly.
+resource "aws_secretsmanager_secret" "admin" {
+  #checkov:skip=CKV2_AWS_57:Rotated by the MLflow instance (mlflow-rotate-credentials.timer, monthly and on demand): the new password must be set in MLflow's user store and the secret together, and a rotation Lambda would need the network path to MLflow that this design removes.
+  name                    = "${var.project}-mlflow-admin"
+  description             = "MLflow basic-auth admin credentials (JSON username/password), written by the MLflow instance"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret" "ci" {
+  #checkov:skip=CKV2_AWS_57:Rotated by the MLflow instance (mlflow-rotate-credentials.timer, monthly and on demand): the new password must be set in MLflow's user store and the secret together, and a rotation Lambda would need the network path to MLflow that this design removes.
+  name                    = "${var.project}-mlflow-ci"
+  description             = "MLflow basic-auth CI user credentials (JSON username/password), written by the MLflow instance"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+}
+
 # ---------------------------------------------------------------- server role
 
 data "aws_iam_policy_document" "ec2_assume" {
@@ -198,7 +200,8 @@ resource "aws_iam_role" "server" {
   assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
 }
 
-# Session Manager replaces SSH: no key pair, no port 22.
+# Session Manager replaces SSH (no key pair, no port 22) and carries the
+# port-forwarding tunnel to MLflow.
 resource "aws_iam_role_policy_attachment" "server_ssm" {
   role       = aws_iam_role.server.name
   policy_arn = "arn:${var.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -217,23 +220,45 @@ data "aws_iam_policy_document" "server" {
     }
   }
 
+  # No DeleteObject: a hijacked server cannot erase the registry's artifacts.
+  # Overwritten versions expire by the bucket's lifecycle rule.
   statement {
     sid = "ReadWriteArtifacts"
     actions = [
       "s3:GetObject",
       "s3:PutObject",
-      "s3:DeleteObject",
     ]
     resources = ["${var.artifact_bucket_arn}/mlflow/*"]
   }
 
   statement {
-    sid = "UseDataKey"
+    sid = "UseDataKeyThroughS3"
     actions = [
       "kms:Decrypt",
       "kms:GenerateDataKey",
     ]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${data.aws_region.current.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "UseDataKeyThroughSecretsManager"
+    actions = [
+      "kms:Decrypt",
+      "kms:GenerateDataKey",
+    ]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.region}.amazonaws.com"]
+    }
   }
 
   statement {
@@ -243,6 +268,20 @@ data "aws_iam_policy_document" "server" {
       "secretsmanager:DescribeSecret",
     ]
     resources = [aws_db_instance.this.master_user_secret[0].secret_arn]
+  }
+
+  statement {
+    sid = "ManageMlflowCredentials"
+    actions = [
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
+    resources = [
+      aws_secretsmanager_secret.admin.arn,
+      aws_secretsmanager_secret.ci.arn,
+    ]
   }
 }
 
@@ -259,18 +298,11 @@ resource "aws_iam_instance_profile" "server" {
 
 # ---------------------------------------------------------------- server
 
-# Allocated before the instance so the boot script can allow its Host header.
-resource "aws_eip" "server" {
-  domain = "vpc"
-  tags   = { Name = "${var.project}-mlflow" }
-}
-
 resource "aws_instance" "server" {
-  #checkov:skip=CKV_AWS_88:MLflow must be reachable by the team and CI from outside the VPC; port 5000 is limited to var.allowed_cidrs and no other port is open.
   ami                         = data.aws_ssm_parameter.al2023_arm64.value
   instance_type               = var.instance_type
-  subnet_id                   = var.public_subnet_id
-  associate_public_ip_address = true # outbound access for the first boot, before the EIP is attached
+  subnet_id                   = var.private_subnet_ids[0]
+  associate_public_ip_address = false
   vpc_security_group_ids      = [aws_security_group.server.id]
   iam_instance_profile        = aws_iam_instance_profile.server.name
   monitoring                  = true
@@ -290,15 +322,20 @@ resource "aws_instance" "server" {
   }
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    mlflow_version  = var.mlflow_version
-    region          = data.aws_region.current.region
-    db_secret_arn   = aws_db_instance.this.master_user_secret[0].secret_arn
-    db_username     = aws_db_instance.this.username
-    db_host         = aws_db_instance.this.address
-    db_port         = local.db_port
-    db_name         = aws_db_instance.this.db_name
-    artifact_bucket = var.artifact_bucket
-    public_ip       = aws_eip.server.public_ip
+    mlflow_version    = var.mlflow_version
+    flask_wtf_version = var.flask_wtf_version
+    psycopg2_version  = var.psycopg2_version
+    boto3_version     = var.boto3_version
+    region            = data.aws_region.current.region
+    db_secret_arn     = aws_db_instance.this.master_user_secret[0].secret_arn
+    admin_secret_arn  = aws_secretsmanager_secret.admin.arn
+    ci_secret_arn     = aws_secretsmanager_secret.ci.arn
+    db_username       = aws_db_instance.this.username
+    db_host           = aws_db_instance.this.address
+    db_port           = local.db_port
+    db_name           = aws_db_instance.this.db_name
+    artifact_bucket   = var.artifact_bucket
+    bind_host         = local.bind_host
   })
   user_data_replace_on_change = true
 
@@ -308,9 +345,7 @@ resource "aws_instance" "server" {
     # A newer AMI must not silently replace the server; roll it deliberately.
     ignore_changes = [ami]
   }
-}
 
-resource "aws_eip_association" "server" {
-  allocation_id = aws_eip.server.id
-  instance_id   = aws_instance.server.id
+  # The server role's policy must exist before the first boot writes secrets.
+  depends_on = [aws_iam_role_policy.server]
 }

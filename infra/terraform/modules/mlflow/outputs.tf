@@ -1,21 +1,21 @@
-output "tracking_uri" {
-  description = "Public MLflow URL (reachable from var.allowed_cidrs only)."
-  value       = "http://${aws_eip.server.public_ip}:5000"
-}
-
-output "private_tracking_uri" {
-  description = "MLflow URL inside the VPC (for members of the client security group)."
-  value       = "http://${aws_instance.server.private_ip}:5000"
-}
-
-output "client_security_group_id" {
-  description = "Security group to attach to in-VPC MLflow clients."
-  value       = aws_security_group.clients.id
-}
-
 output "instance_id" {
-  description = "EC2 instance id of the server (for SSM Session Manager)."
+  description = "EC2 instance id of the server (target of SSM sessions and port forwarding)."
   value       = aws_instance.server.id
+}
+
+output "instance_arn" {
+  description = "EC2 instance ARN of the server (scope of the CI roles' ssm:StartSession)."
+  value       = aws_instance.server.arn
+}
+
+output "admin_secret_arn" {
+  description = "Secrets Manager secret with the MLflow admin credentials (the value is never output)."
+  value       = aws_secretsmanager_secret.admin.arn
+}
+
+output "ci_secret_arn" {
+  description = "Secrets Manager secret with the MLflow CI user's credentials (the value is never output)."
+  value       = aws_secretsmanager_secret.ci.arn
 }
 
 output "db_endpoint" {

@@ -14,13 +14,8 @@ variable "vpc_id" {
   type        = string
 }
 
-variable "public_subnet_id" {
-  description = "Public subnet of the MLflow server."
-  type        = string
-}
-
 variable "private_subnet_ids" {
-  description = "Private subnets (two AZs) of the database."
+  description = "Private subnets (two AZs) of the database; the server runs in the first."
   type        = list(string)
 
   validation {
@@ -30,13 +25,13 @@ variable "private_subnet_ids" {
 }
 
 variable "allowed_cidrs" {
-  description = "IPv4 CIDRs allowed on port 5000. 0.0.0.0/0 is rejected."
+  description = "Optional private IPv4 CIDRs (VPN, peered VPCs) allowed on port 5000, each /24 or narrower. Empty: only the SSM tunnel."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.allowed_cidrs : can(cidrnetmask(c)) && tonumber(split("/", c)[1]) >= 8])
-    error_message = "allowed_cidrs entries must be IPv4 CIDRs no wider than /8."
+    condition     = alltrue([for c in var.allowed_cidrs : can(cidrnetmask(c)) && tonumber(split("/", c)[1]) >= 24])
+    error_message = "allowed_cidrs entries must be IPv4 CIDRs of /24 or narrower."
   }
 }
 
@@ -58,6 +53,44 @@ variable "kms_key_arn" {
 variable "mlflow_version" {
   description = "Exact MLflow version installed on the server."
   type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.mlflow_version))
+    error_message = "mlflow_version must be an exact version such as 3.17.2."
+  }
+}
+
+variable "flask_wtf_version" {
+  description = "Exact Flask-WTF version (CSRF protection of MLflow's basic-auth app, the mlflow[auth] extra)."
+  type        = string
+  default     = "1.3.0"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.flask_wtf_version))
+    error_message = "flask_wtf_version must be an exact version such as 1.3.0."
+  }
+}
+
+variable "psycopg2_version" {
+  description = "Exact psycopg2-binary version installed on the server."
+  type        = string
+  default     = "2.9.13"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.psycopg2_version))
+    error_message = "psycopg2_version must be an exact version such as 2.9.13."
+  }
+}
+
+variable "boto3_version" {
+  description = "Exact boto3 version installed on the server."
+  type        = string
+  default     = "1.43.117"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.boto3_version))
+    error_message = "boto3_version must be an exact version such as 1.43.117."
+  }
 }
 
 variable "instance_type" {

@@ -32,8 +32,8 @@ resource "aws_internet_gateway" "this" {
   tags   = { Name = var.project }
 }
 
-# Public subnets hold the load balancer, the NAT gateway and the MLflow host;
-# nothing gets a public IP unless it asks for one.
+# Public subnets hold the load balancer and the NAT gateway only; nothing gets
+# a public IP unless it asks for one.
 resource "aws_subnet" "public" {
   count = 2
 
@@ -45,7 +45,7 @@ resource "aws_subnet" "public" {
   tags = { Name = "${var.project}-public-${local.azs[count.index]}" }
 }
 
-# Private subnets hold the database and the API instances.
+# Private subnets hold the database, the MLflow server and the API instances.
 resource "aws_subnet" "private" {
   count = 2
 
@@ -74,8 +74,9 @@ resource "aws_route_table_association" "public" {
   route_table_id = aws_route_table.public.id
 }
 
-# One NAT gateway (not one per AZ): private instances pull images and reach
-# AWS APIs through it; a single AZ outage only stops new pulls.
+# One NAT gateway (not one per AZ): private instances pull images, install
+# packages and reach AWS APIs (SSM, Secrets Manager, logs) through it; a single
+# AZ outage only stops new pulls.
 resource "aws_eip" "nat" {
   domain = "vpc"
   tags   = { Name = "${var.project}-nat" }

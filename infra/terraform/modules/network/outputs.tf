@@ -9,11 +9,11 @@ output "vpc_cidr" {
 }
 
 output "public_subnet_ids" {
-  description = "Public subnet ids (load balancer, NAT, MLflow host)."
+  description = "Public subnet ids (load balancer, NAT gateway)."
   value       = aws_subnet.public[*].id
 }
 
 output "private_subnet_ids" {
-  description = "Private subnet ids (database, API instances)."
+  description = "Private subnet ids (database, MLflow server, API instances)."
   value       = aws_subnet.private[*].id
 }

@@ -1,6 +1,11 @@
+data "aws_region" "current" {}
+
 locals {
   # Must equal the API's liveness route (GET /health, see app/).
   health_check_path = "/health"
+  https             = var.certificate_arn != null
+  # For an application load balancer Beanstalk reports the load balancer's ARN.
+  load_balancer_arn = aws_elastic_beanstalk_environment.this.load_balancers[0]
 }
 
 # ---------------------------------------------------------------- image registry
@@ -112,33 +117,23 @@ data "aws_iam_policy_document" "instance" {
     resources = [aws_ecr_repository.this.arn]
   }
 
+  # The image carries its pinned bundle: the instances read no model store
+  # and have no network path to MLflow.
   statement {
-    sid       = "ListModelArtifacts"
-    actions   = ["s3:ListBucket"]
-    resources = [var.artifact_bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["mlflow", "mlflow/*"]
-    }
-  }
-
-  statement {
-    sid       = "ReadModelArtifacts"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.artifact_bucket_arn}/mlflow/*"]
-  }
-
-  statement {
-    sid       = "DecryptDataKey"
+    sid       = "DecryptImageLayersThroughEcr"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ecr.${data.aws_region.current.region}.amazonaws.com"]
+    }
   }
 }
 
 resource "aws_iam_role_policy" "instance" {
-  name   = "pull-image-read-model"
+  name   = "pull-image"
   role   = aws_iam_role.instance.id
   policy = data.aws_iam_policy_document.instance.json
 }
@@ -150,6 +145,10 @@ resource "aws_iam_instance_profile" "instance" {
 
 # ---------------------------------------------------------------- Beanstalk
 
+# Used only when the environment is created: afterwards solution_stack_name is
+# ignored (see lifecycle below), so a new platform release never changes
+# production on an apply. Managed updates move the platform inside the
+# maintenance window; a major upgrade is a documented manual step (infra/README.md).
 data "aws_elastic_beanstalk_solution_stack" "docker" {
   most_recent = true
   name_regex  = "^64bit Amazon Linux 2023 (.*) running Docker$"
@@ -205,11 +204,6 @@ resource "aws_elastic_beanstalk_environment" "this" {
     namespace = "aws:autoscaling:launchconfiguration"
     name      = "IamInstanceProfile"
     value     = aws_iam_instance_profile.instance.name
-  }
-  setting {
-    namespace = "aws:autoscaling:launchconfiguration"
-    name      = "SecurityGroups"
-    value     = join(",", var.extra_security_group_ids)
   }
   setting {
     namespace = "aws:autoscaling:launchconfiguration"
@@ -279,13 +273,31 @@ resource "aws_elastic_beanstalk_environment" "this" {
     value     = "true"
   }
 
+  # ALB access logs to the access-log bucket (SSE-S3, the only kind ALB writes to).
+  setting {
+    namespace = "aws:elbv2:loadbalancer"
+    name      = "AccessLogsS3Enabled"
+    value     = "true"
+  }
+  setting {
+    namespace = "aws:elbv2:loadbalancer"
+    name      = "AccessLogsS3Bucket"
+    value     = var.access_log_bucket
+  }
+  setting {
+    namespace = "aws:elbv2:loadbalancer"
+    name      = "AccessLogsS3Prefix"
+    value     = var.access_log_prefix
+  }
+
+  # HTTPS listener; :80 only redirects to it (aws_lb_listener_rule.https_redirect).
   dynamic "setting" {
-    for_each = var.certificate_arn == null ? {} : {
+    for_each = local.https ? {
       ListenerEnabled    = "true"
       Protocol           = "HTTPS"
       SSLCertificateArns = var.certificate_arn
       SSLPolicy          = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    }
+    } : {}
     content {
       namespace = "aws:elbv2:listener:443"
       name      = setting.key
@@ -312,12 +324,17 @@ resource "aws_elastic_beanstalk_environment" "this" {
   setting {
     namespace = "aws:elasticbeanstalk:managedactions"
     name      = "PreferredStartTime"
-    value     = "Sun:03:00"
+    value     = var.maintenance_window
   }
   setting {
     namespace = "aws:elasticbeanstalk:managedactions:platformupdate"
     name      = "UpdateLevel"
     value     = "minor"
+  }
+  setting {
+    namespace = "aws:elasticbeanstalk:managedactions:platformupdate"
+    name      = "InstanceRefreshEnabled"
+    value     = "false"
   }
 
   # --- logs
@@ -338,15 +355,138 @@ resource "aws_elastic_beanstalk_environment" "this" {
     value     = "true"
   }
 
-  # --- application settings (plain, non-secret values only)
-  setting {
-    namespace = "aws:elasticbeanstalk:application:environment"
-    name      = "IMDB_SENTIMENT_MODEL"
-    value     = var.model_uri
+  # No application settings here: the image carries its pinned model bundle
+  # and its settings, so no instance resolves a registry alias at boot.
+
+  lifecycle {
+    # Pinned after creation: platform changes come from managed updates in
+    # the maintenance window or the documented upgrade step, never an apply.
+    ignore_changes = [solution_stack_name]
+
+    precondition {
+      condition     = local.https || !var.require_https
+      error_message = "certificate_arn is required when require_https is true (the production profile)."
+    }
   }
-  setting {
-    namespace = "aws:elasticbeanstalk:application:environment"
-    name      = "MLFLOW_TRACKING_URI"
-    value     = var.mlflow_tracking_uri
+}
+
+# ---------------------------------------------------------------- HTTPS redirect
+
+# Beanstalk owns the :80 listener; this rule (priority 1, every path) turns
+# it into a permanent redirect to HTTPS.
+data "aws_lb_listener" "http" {
+  count = local.https ? 1 : 0
+
+  load_balancer_arn = local.load_balancer_arn
+  port              = 80
+}
+
+resource "aws_lb_listener_rule" "https_redirect" {
+  count = local.https ? 1 : 0
+
+  listener_arn = data.aws_lb_listener.http[0].arn
+  priority     = 1
+
+  action {
+    type = "redirect"
+
+    redirect {
+      protocol    = "HTTPS"
+      port        = "443"
+      status_code = "HTTP_301"
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = ["/*"]
+    }
+  }
+}
+
+# ---------------------------------------------------------------- WAF
+
+resource "aws_wafv2_web_acl" "api" {
+  name        = "${var.project}-api"
+  description = "Rate limit per client IP and known-bad inputs for the public API"
+  scope       = "REGIONAL"
+
+  default_action {
+    allow {}
+  }
+
+  rule {
+    name     = "rate-limit-per-ip"
+    priority = 0
+
+    action {
+      block {}
+    }
+
+    statement {
+      rate_based_statement {
+        limit                 = var.waf_rate_limit
+        aggregate_key_type    = "IP"
+        evaluation_window_sec = 300
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.project}-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-known-bad-inputs"
+    priority = 1
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+        vendor_name = "AWS"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.project}-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${var.project}-api"
+    sampled_requests_enabled   = true
+  }
+}
+
+resource "aws_wafv2_web_acl_association" "api" {
+  resource_arn = local.load_balancer_arn
+  web_acl_arn  = aws_wafv2_web_acl.api.arn
+}
+
+# WAF log group names must start with aws-waf-logs-.
+resource "aws_cloudwatch_log_group" "waf" {
+  name              = "aws-waf-logs-${var.project}-api"
+  retention_in_days = 365
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "api" {
+  resource_arn            = aws_wafv2_web_acl.api.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+
+  # Clients' credentials stay out of the logs.
+  redacted_fields {
+    single_header {
+      name = "authorization"
+    }
   }
 }

@@ -25,7 +25,7 @@ output "environment_name" {
 
 output "environment_url" {
   description = "Public URL of the API (load balancer CNAME)."
-  value       = "http://${aws_elastic_beanstalk_environment.this.cname}"
+  value       = "${local.https ? "https" : "http"}://${aws_elastic_beanstalk_environment.this.cname}"
 }
 
 output "health_check_path" {
@@ -36,4 +36,9 @@ output "health_check_path" {
 output "role_arns" {
   description = "Instance and service role ARNs that a deploy passes to EC2/Beanstalk."
   value       = [aws_iam_role.instance.arn, aws_iam_role.eb_service.arn]
+}
+
+output "web_acl_arn" {
+  description = "WAF web ACL associated with the load balancer."
+  value       = aws_wafv2_web_acl.api.arn
 }

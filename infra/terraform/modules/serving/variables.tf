@@ -34,35 +34,9 @@ variable "private_subnet_ids" {
   type        = list(string)
 }
 
-variable "extra_security_group_ids" {
-  description = "Additional security groups for the instances (e.g. the MLflow client group)."
-  type        = list(string)
-  default     = []
-}
-
 variable "kms_key_arn" {
   description = "KMS key encrypting ECR images and the artifact bucket."
   type        = string
-}
-
-variable "artifact_bucket_arn" {
-  description = "MLflow artifact bucket ARN; instances may read mlflow/ to load registered models."
-  type        = string
-}
-
-variable "model_uri" {
-  description = "IMDB_SENTIMENT_MODEL: bundle path inside the image or models:/ URI."
-  type        = string
-}
-
-variable "mlflow_tracking_uri" {
-  description = "MLFLOW_TRACKING_URI seen by the API (the in-VPC address)."
-  type        = string
-
-  validation {
-    condition     = can(regex("^https?://", var.mlflow_tracking_uri)) && !can(regex("://[^/]*@", var.mlflow_tracking_uri))
-    error_message = "mlflow_tracking_uri must be an http(s) URL without credentials."
-  }
 }
 
 variable "instance_type" {
@@ -94,12 +68,6 @@ variable "deployment_policy" {
   }
 }
 
-variable "certificate_arn" {
-  description = "ACM certificate ARN for an HTTPS listener; null for HTTP only."
-  type        = string
-  default     = null
-}
-
 variable "keep_images" {
   description = "Number of images ECR keeps."
   type        = number
@@ -115,4 +83,48 @@ variable "log_retention_days" {
   description = "Retention of streamed Beanstalk logs, in days."
   type        = number
   default     = 30
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN of the HTTPS listener; :80 then only redirects to :443. null only with require_https = false (dev profile)."
+  type        = string
+  default     = null
+}
+
+variable "require_https" {
+  description = "Refuse to create the environment without a certificate (production profile)."
+  type        = bool
+  default     = true
+}
+
+variable "access_log_bucket" {
+  description = "Bucket receiving the load balancer's access logs."
+  type        = string
+}
+
+variable "access_log_prefix" {
+  description = "Key prefix of the access logs in access_log_bucket (the bucket policy admits ELB there)."
+  type        = string
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per client IP per 5 minutes before the WAF blocks that IP."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000
+    error_message = "waf_rate_limit must be between 10 and 2000000000 (WAF's limits)."
+  }
+}
+
+variable "maintenance_window" {
+  description = "Start of the weekly window for managed platform updates (Day:HH:MM, UTC)."
+  type        = string
+  default     = "Sun:03:00"
+
+  validation {
+    condition     = can(regex("^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01][0-9]|2[0-3]):[0-5][0-9]$", var.maintenance_window))
+    error_message = "maintenance_window must look like Sun:03:00."
+  }
 }

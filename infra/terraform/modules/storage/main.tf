@@ -1,6 +1,10 @@
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
+# Regional Elastic Load Balancing account that delivers ALB access logs in
+# regions opened before August 2022 (newer regions use the service principal).
+data "aws_elb_service_account" "this" {}
+
 locals {
   account_id = data.aws_caller_identity.current.account_id
   # Account id keeps the global S3 names unique without random suffixes.
@@ -11,6 +15,8 @@ locals {
     eb_versions = "${var.project}-eb-versions-${local.account_id}"
     access_logs = "${var.project}-access-logs-${local.account_id}"
   }
+  # Where the load balancer writes its access logs in the access-log bucket.
+  alb_log_prefix = "alb"
 }
 
 # One customer-managed key for the project's data at rest (S3, RDS, secret,
@@ -153,6 +159,28 @@ data "aws_iam_policy_document" "access_logs" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "AlbAccessLogsFromRegionalElbAccount"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/${local.alb_log_prefix}/AWSLogs/${local.account_id}/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_elb_service_account.this.arn]
+    }
+  }
+
+  statement {
+    sid       = "AlbAccessLogsFromLogDelivery"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/${local.alb_log_prefix}/AWSLogs/${local.account_id}/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
     }
   }
 

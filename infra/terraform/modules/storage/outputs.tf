@@ -47,3 +47,8 @@ output "access_log_bucket" {
   description = "S3 server access log bucket."
   value       = aws_s3_bucket.access_logs.id
 }
+
+output "alb_log_prefix" {
+  description = "Prefix of the load balancer's access logs in the access-log bucket."
+  value       = local.alb_log_prefix
+}
