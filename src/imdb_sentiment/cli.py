@@ -76,10 +76,19 @@ def _serve(args: argparse.Namespace) -> int:
     import tempfile
 
     import uvicorn
+    from pydantic import ValidationError
+
+    from imdb_sentiment.settings import Settings
 
     if args.model:
         # Workers are fresh processes that read the settings from the environment.
         os.environ["IMDB_SENTIMENT_MODEL"] = args.model
+    try:
+        Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(item["msg"]) for item in error.errors())
+        print(f"error: {problems}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         from imdb_sentiment.bundle import load_bundle
 
