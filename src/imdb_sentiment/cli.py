@@ -94,6 +94,31 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_metrics(args: argparse.Namespace) -> int:
+    from imdb_sentiment.gates import GateError, check_metrics
+    from imdb_sentiment.release import write_summary
+
+    try:
+        lines = check_metrics(Path(args.floors))
+    except GateError as error:
+        write_summary(f"### Quality floors not met\n\n```\n{error}\n```")
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _sweep_args(args: argparse.Namespace) -> int:
+    from imdb_sentiment.gates import GateError, sweep_arguments
+
+    try:
+        print("\n".join(sweep_arguments(args.spec)))
+    except GateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _register(args: argparse.Namespace) -> int:
     # In CI the registration is the gate's input: a failure must fail the job, not warn.
     os.environ["IMDB_SENTIMENT_STRICT_TRACKING"] = "1"
@@ -256,6 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     register.add_argument("--bundle", default="models/imdb-sentiment", help="bundle folder")
     register.set_defaults(handler=_register)
+
+    floors = commands.add_parser(
+        "check-metrics", help="fail unless metrics/*.json meet the quality floors"
+    )
+    floors.add_argument(
+        "--floors", default=".github/scripts/metric_floors.yaml", help="floors file (YAML)"
+    )
+    floors.set_defaults(handler=_check_metrics)
+    sweep = commands.add_parser(
+        "sweep-args", help="validate sweep input; print one `section.key=v1,v2` per line"
+    )
+    sweep.add_argument("spec", help="e.g. 'train.C=[1,4,16] featurize.min_df=range(2,6)'")
+    sweep.set_defaults(handler=_sweep_args)
 
     smoke = commands.add_parser("smoke-test", help="check /ready and /predict of a running API")
     smoke.add_argument("url", help="API base URL, e.g. http://127.0.0.1:8000")

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=0.15, gt=0, description="Drift threshold on |positive rate - reference|"
     )
 
+    @field_validator("expected_bundle_hash", "model_registry_version", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # an image built without the build args
+
     @field_validator("model")
     @classmethod
     def _pinned(cls, value: str) -> str:
