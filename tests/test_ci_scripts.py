@@ -323,3 +323,52 @@ def test_image_with_high_or_critical_findings_is_not_deployed(
     done = _build_push(image_project, folder_md5(small_bundle), '{"HIGH": 1, "LOW": 2}')
     assert done.returncode == 1 and "the image scan found {'HIGH': 1}" in done.stderr
     assert "image=" not in done.stdout
+
+
+# ---------------------------------------------------------------- quarantine, end to end
+
+
+def _keys(endpoint: str, bucket: str, prefix: str) -> set[str]:
+    import boto3
+
+    pages = boto3.client("s3", endpoint_url=endpoint).get_paginator("list_objects_v2")
+    return {
+        item["Key"]
+        for page in pages.paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+    }
+
+
+@pytest.mark.slow
+def test_a_pull_request_reads_main_outputs_and_writes_only_the_quarantine(
+    tmp_path: Path, sample_archive: Path, moto_server: str, s3_bucket: str
+) -> None:
+    from dvc_project import commit, init_project
+
+    main_url, pr_url = f"s3://{s3_bucket}/dvc", f"s3://{s3_bucket}/dvc-pr"
+    scripts_env = {
+        "DVC": str(Path(sys.executable).with_name("dvc")),
+        "DVC_S3_ENDPOINT": moto_server,
+    }
+    origin = tmp_path / "origin"
+    env = init_project(origin, sample_archive)
+    run(["dvc", "repro"], origin, env)
+    commit(origin, env, "pipeline")
+    assert _script("dvc_remote.sh", origin, "main", main_url, **scripts_env).returncode == 0
+    run(["dvc", "push"], origin, env)
+    main_before = _keys(moto_server, s3_bucket, "dvc/")
+    assert main_before
+
+    clone = tmp_path / "pr"
+    run(["git", "clone", "--quiet", str(origin), str(clone)], tmp_path, env)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["train"]["C"] *= 2  # the pull request's change
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert _script("dvc_remote.sh", clone, "pr", main_url, pr_url, **scripts_env).returncode == 0
+    done = _script("reproduce.sh", clone, **scripts_env, IMDB_ARCHIVE=str(sample_archive))
+    assert done.returncode == 0, done.stderr
+    # Upstream stages came from main's remote; only what the change touches re-ran.
+    assert "Running stage 'featurize'" not in done.stdout
+    assert "Running stage 'train'" in done.stdout
+    assert _keys(moto_server, s3_bucket, "dvc/") == main_before, "main's remote was written"
+    assert _keys(moto_server, s3_bucket, "dvc-pr/"), "nothing reached the quarantine"

@@ -27,6 +27,10 @@ if [[ -z "$secret_arn" || ! "$remote_port" =~ ^[0-9]{1,5}$ ]]; then
   exit 2
 fi
 
+if [[ -z "${AWS_CLI:-}" ]] && ! command -v session-manager-plugin > /dev/null; then
+  echo "error: the AWS CLI's Session Manager plugin is not installed on this runner" >&2
+  exit 2
+fi
 secret="$("$aws" secretsmanager get-secret-value --secret-id "$secret_arn" \
   --query SecretString --output text)"
 # Parsed without printing; a value with a line break could inject lines into $GITHUB_ENV.
