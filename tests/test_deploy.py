@@ -64,6 +64,10 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             if self.path == "/ready":
                 ready = api.mode not in ("not_ready", "down")
                 self._send(200 if ready else 503, {"ready": ready})
+            elif self.path == "/model":
+                # What the image's environment says: the version in the label it was built for.
+                _, _, version = (api.serving or "").rpartition("-model-v")
+                self._send(200, {"release": {"model_registry_version": version or None}})
             else:
                 self._send(404, {"detail": "not found"})
 
@@ -365,3 +369,12 @@ def test_release_resolves_the_champion_to_a_version_number(
     assert main(["release", "--bundle", str(small_bundle), "--lock", str(lock)]) == 0
     lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
     assert lines["model_version"] == "1" and lines["bundle_hash"] == folder_md5(small_bundle)
+
+
+def test_smoke_test_checks_the_served_registry_version(api) -> None:
+    state, url = api
+    state.serving, state.behaviour = "git-a-model-v3", {"git-a-model-v3": "ok"}
+    assert smoke_test_once(url, model_version="3") == []
+    assert smoke_test_once(url, model_version="4") == [
+        "GET /model reports registry version '3', not '4'"
+    ]

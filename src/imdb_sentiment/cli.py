@@ -70,8 +70,10 @@ def _deploy(args: argparse.Namespace) -> int:
             base_url=args.url,
             timeout=args.timeout,
             poll=args.poll,
+            model_version=release.version,
         )
     except DeployError as error:
+        write_summary(f"### Deploy of {label} failed\n\n{error}")
         print(f"error: {error}", file=sys.stderr)
         return 1
     write_summary(
