@@ -8,6 +8,9 @@
 set -euo pipefail
 
 usage="usage: dvc_remote.sh main <main-url> | dvc_remote.sh pr <main-url> <pr-url>"
+if [[ "${1:-}" == *://* ]]; then
+  set -- main "$@"  # the one-argument form: main's remote (a team member's laptop)
+fi
 mode="${1:?$usage}"
 main_url="${2:?$usage}"
 dvc="${DVC:-.venv/bin/dvc}"
