@@ -1,6 +1,9 @@
 # The prediction service with the model bundle baked in. Build from the repo root after
 # `dvc pull` (or `make pipeline`) so models/imdb-sentiment exists:
 #   docker build -t imdb-sentiment .
+# CI (.github/scripts/build_push.sh) pins the bundle: --build-arg BUNDLE_HASH=<dvc.lock's md5 of
+# models/imdb-sentiment> MODEL_REGISTRY_VERSION=<champion's version>. The build then fails, and
+# the container refuses to start, unless the bundle inside is exactly that one.
 # Versions come from uv.lock; the image runs as a non-root user and listens on 8000.
 FROM python:3.11.7-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -18,9 +21,17 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin imdb
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
 COPY models/imdb-sentiment/ /app/models/imdb-sentiment/
+ARG BUNDLE_HASH=""
+ARG MODEL_REGISTRY_VERSION=""
+LABEL imdb-sentiment.bundle-dvc-md5=$BUNDLE_HASH \
+      imdb-sentiment.model-registry-version=$MODEL_REGISTRY_VERSION
 ENV PATH=/app/.venv/bin:$PATH \
     IMDB_SENTIMENT_MODEL=/app/models/imdb-sentiment \
+    IMDB_SENTIMENT_EXPECTED_BUNDLE_HASH=$BUNDLE_HASH \
+    IMDB_SENTIMENT_MODEL_REGISTRY_VERSION=$MODEL_REGISTRY_VERSION \
     PYTHONUNBUFFERED=1
+# The same check the service runs at start: a bundle other than the pinned one fails the build.
+RUN ["imdb-sentiment", "predict", "build-time check: the pinned bundle verifies and loads"]
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \

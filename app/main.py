@@ -218,7 +218,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model_card() -> Any:
         """The served bundle's manifest: version, params, metrics and data hash."""
         model = loaded_model()
-        return {**model.manifest, "source": model.source}
+        # The registry version and DVC hash the deploy pinned into the image (None when unpinned).
+        release = {
+            "model_registry_version": settings.model_registry_version,
+            "bundle_dvc_md5": settings.expected_bundle_hash,
+        }
+        return {**model.manifest, "source": model.source, "release": release}
 
     @app.get(
         "/metrics",

@@ -127,6 +127,23 @@ def test_model_spec_cannot_name_arbitrary_code(bundle_copy: Path) -> None:
         load_bundle(bundle_copy)
 
 
+@pytest.mark.parametrize("pattern", [r"(?:a+)+$", r"\S+", r"(?u)\b\w\w+\b"])
+def test_only_token_patterns_the_tokenizer_supports_load(bundle_copy: Path, pattern: str) -> None:
+    # A regex from a file is compiled and run on every review: a crafted one could stall scoring.
+    spec_path = bundle_copy / "model.json"
+    spec = json.loads(spec_path.read_text())
+    block = spec["features"]["blocks"][0]
+    assert block["kind"] == "ngram-ids"
+    block["settings"]["token_pattern"] = pattern
+    spec_path.write_text(json.dumps(spec))
+    _edit_manifest(
+        bundle_copy,
+        lambda m: m["files"]["model.json"].update(sha256=sha256_bytes(spec_path.read_bytes())),
+    )
+    with pytest.raises(BundleError, match="is not one the tokenizer supports"):
+        load_bundle(bundle_copy)
+
+
 def test_unordered_ngram_keys_are_refused(bundle_copy: Path) -> None:
     # Lookups assume sorted, distinct keys: a bundle whose keys are not is refused at load time.
     keys_path = next(bundle_copy.glob("*.keys.npy"))

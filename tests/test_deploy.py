@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,7 +23,9 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
+from imdb_sentiment.cli import main
 from imdb_sentiment.deploy import (
     DeployError,
     deploy,
@@ -30,6 +33,7 @@ from imdb_sentiment.deploy import (
     smoke_test_once,
     source_bundle,
 )
+from imdb_sentiment.integrity import folder_md5
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment:" + "a" * 40
 
@@ -60,6 +64,10 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             if self.path == "/ready":
                 ready = api.mode not in ("not_ready", "down")
                 self._send(200 if ready else 503, {"ready": ready})
+            elif self.path == "/model":
+                # What the image's environment says: the version in the label it was built for.
+                _, _, version = (api.serving or "").rpartition("-model-v")
+                self._send(200, {"release": {"model_registry_version": version or None}})
             else:
                 self._send(404, {"detail": "not found"})
 
@@ -262,3 +270,111 @@ def test_smoke_test_command_exit_code(api) -> None:
     state.behaviour = {"v1": "predict_500"}
     failed = subprocess.run([*command, "--attempts", "1"], capture_output=True, text=True)
     assert failed.returncode == 1 and "POST /predict answered 500" in failed.stdout
+
+
+# ---------------------------------------------------------------- the registry gate
+
+
+def _bundle_variant(small_bundle: Path, folder: Path, val_roc_auc: float) -> Path:
+    """The sample bundle, registered as another version: its manifest records ``val_roc_auc``."""
+    shutil.copytree(small_bundle, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["metrics"]["val"]["roc_auc"] = val_roc_auc
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _lock_naming(bundle: Path, lock: Path) -> Path:
+    """dvc.lock of a commit whose export stage produced ``bundle``."""
+    out = {"path": "models/imdb-sentiment", "hash": "md5", "md5": folder_md5(bundle)}
+    lock.write_text(yaml.safe_dump({"schema": "2.0", "stages": {"export": {"outs": [out]}}}))
+    return lock
+
+
+def test_a_refused_promotion_stops_the_deploy_and_a_promoted_champion_ships_pinned(
+    api, s3, small_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main: register candidate -> promote gate -> deploy, against a real local MLflow registry."""
+    state, url = api
+    s3_client, bucket = s3
+    summary = tmp_path / "summary.md"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("IMDB_SENTIMENT_REGISTRY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("IMDB_SENTIMENT_STRICT_TRACKING", "0")  # `register` sets it; undone after
+    monkeypatch.setenv("IMDB_SENTIMENT_TRACKING", "1")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    eb = FakeBeanstalk(state, s3_client, current="git-old", health={})
+    monkeypatch.setattr(
+        boto3, "client", lambda service, **_: eb if service == "elasticbeanstalk" else s3_client
+    )
+    state.behaviour = {"git-old": "ok"}
+
+    def commit_and_gate(bundle: Path) -> tuple[int, int]:
+        lock = _lock_naming(bundle, tmp_path / "dvc.lock")
+        assert main(["register", "--bundle", str(bundle)]) == 0
+        gate = main(["promote", "--fail-if-not-promoted"])
+        deployed = main(
+            [
+                *("deploy", "--application", "imdb-sentiment", "--environment", "api-env"),
+                *("--bucket", bucket, "--image", IMAGE, "--label", "git-" + "a" * 7),
+                *("--url", url, "--timeout", "5", "--poll", "0.01"),
+                *("--bundle", str(bundle), "--lock", str(lock)),
+            ]
+        )
+        return gate, deployed
+
+    first = _bundle_variant(small_bundle, tmp_path / "v1", 0.90)
+    state.behaviour["git-aaaaaaa-model-v1"] = "ok"
+    assert commit_and_gate(first) == (0, 0)
+    assert eb.updates == ["git-aaaaaaa-model-v1"]
+
+    worse = _bundle_variant(small_bundle, tmp_path / "v2", 0.85)
+    assert commit_and_gate(worse) == (3, 1)
+    assert eb.updates == ["git-aaaaaaa-model-v1"], "the deploy must not reach Beanstalk"
+    report = summary.read_text()
+    assert "### Promotion refused" in report and "not promoted: val roc_auc" in report
+    assert "### Deploy refused" in report and "is version 1" in report
+
+    better = _bundle_variant(small_bundle, tmp_path / "v3", 0.95)
+    state.behaviour["git-aaaaaaa-model-v3"] = "ok"
+    assert commit_and_gate(better) == (0, 0)
+    assert eb.updates[-1] == "git-aaaaaaa-model-v3" and eb.env["VersionLabel"].endswith("-v3")
+
+
+def test_deploy_refuses_a_bundle_that_is_not_the_one_dvc_lock_pins(
+    small_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    bundle = _bundle_variant(small_bundle, tmp_path / "b", 0.9)
+    lock = _lock_naming(small_bundle, tmp_path / "dvc.lock")  # pins another bundle
+    assert main(["release", "--bundle", str(bundle), "--lock", str(lock)]) == 1
+    err = capsys.readouterr().err
+    assert folder_md5(bundle) in err and folder_md5(small_bundle) in err
+
+
+def test_release_resolves_the_champion_to_a_version_number(
+    small_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("IMDB_SENTIMENT_STRICT_TRACKING", "0")
+    monkeypatch.setenv("IMDB_SENTIMENT_TRACKING", "1")
+    lock = _lock_naming(small_bundle, tmp_path / "dvc.lock")
+    assert main(["release", "--bundle", str(small_bundle), "--lock", str(lock)]) == 1
+    assert "names no champion" in capsys.readouterr().err
+    assert main(["register", "--bundle", str(small_bundle)]) == 0
+    assert main(["promote"]) == 0
+    capsys.readouterr()
+    assert main(["release", "--bundle", str(small_bundle), "--lock", str(lock)]) == 0
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["model_version"] == "1" and lines["bundle_hash"] == folder_md5(small_bundle)
+
+
+def test_smoke_test_checks_the_served_registry_version(api) -> None:
+    state, url = api
+    state.serving, state.behaviour = "git-a-model-v3", {"git-a-model-v3": "ok"}
+    assert smoke_test_once(url, model_version="3") == []
+    assert smoke_test_once(url, model_version="4") == [
+        "GET /model reports registry version '3', not '4'"
+    ]

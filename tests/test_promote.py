@@ -124,3 +124,22 @@ def test_refuses_to_compare_versions_validated_on_different_data(client, capsys)
 def test_no_candidate_is_a_clear_error(client, capsys) -> None:
     assert main(["promote"]) == 1
     assert "has no alias 'candidate'" in capsys.readouterr().err
+
+
+def test_the_gate_passes_an_unchanged_champion_and_explains_a_refusal_in_the_summary(
+    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    champion = _candidate(client, roc_auc=0.90)
+    assert main(["promote", "--fail-if-not-promoted"]) == 0
+    # A push to main that does not change the model: the candidate is the champion already.
+    client.set_registered_model_alias(NAME, "candidate", champion)
+    assert main(["promote", "--fail-if-not-promoted"]) == 0
+    _candidate(client, roc_auc=0.85)
+    assert main(["promote", "--fail-if-not-promoted"]) == 3
+    assert _alias(client, "champion") == champion
+    refused = summary.read_text().split("### Promotion refused")[-1]
+    assert (
+        "not promoted: val roc_auc: candidate version 2 0.85 vs champion version 1 0.9" in refused
+    )

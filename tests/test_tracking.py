@@ -315,3 +315,26 @@ def test_the_default_store_follows_the_project_and_does_not_leak_to_child_proces
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def test_a_version_without_its_manifest_tag_is_refused(store: Path) -> None:
+    client = _client()
+    version = client.get_model_version_by_alias(NAME, "candidate")
+    client.delete_model_version_tag(NAME, version.version, "manifest_sha256")
+    with pytest.raises(BundleError, match="has no manifest_sha256 tag"):
+        load_bundle(f"models:/{NAME}/{version.version}")
+
+
+@pytest.mark.parametrize("subpath", ["../../outside", "/etc", "artifacts/../../x"])
+def test_a_bundle_path_outside_the_model_folder_is_refused(tmp_path: Path, subpath: str) -> None:
+    from imdb_sentiment.registry import RegistryError, _bundle_folder
+
+    model_dir = tmp_path / "model"
+    (model_dir / "artifacts" / "bundle").mkdir(parents=True)
+    mlmodel = {"flavors": {"python_function": {"artifacts": {"bundle": {"path": subpath}}}}}
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    with pytest.raises(RegistryError, match="outside the model folder"):
+        _bundle_folder(model_dir)
+    mlmodel["flavors"]["python_function"]["artifacts"]["bundle"]["path"] = "artifacts/bundle"
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    assert _bundle_folder(model_dir) == (model_dir / "artifacts" / "bundle").resolve()

@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
-# Queue one DVC experiment per combination of the given -S values, run them all, and write
-# `dvc exp show --md` to the output file. Fails if any experiment failed.
-# Usage: sweep.sh "train.C=1,4,16 featurize.min_df=2,5" sweep.md
+# Queue one DVC experiment per combination of the given values, run them all, write
+# `dvc exp show --md` to the output file and push the experiments (git refs and outputs) to
+# origin and the default DVC remote. Fails if any experiment failed.
+# Usage: sweep.sh "train.C=[1,4,16] featurize.min_df=range(2,6)" sweep.md
+# Accepted values: a,b  [a,b]  choice(a,b)  range(start,stop[,step]); parsed in Python by
+# `imdb-sentiment sweep-args`, never evaluated or spliced into a command line.
 set -euo pipefail
 
 if [[ $# -ne 2 || -z "$1" || -z "$2" ]]; then
-  echo "error: usage: sweep.sh '<section.key=v1,v2 ...>' <output.md>" >&2
+  echo "error: usage: sweep.sh '<section.key=values ...>' <output.md>" >&2
   exit 2
 fi
 params="$1"
 output="$2"
+cli="${IMDB_SENTIMENT:-imdb-sentiment}"
 
-# The values come from a workflow trigger: accept only plain `section.key=value[,value...]`.
+if ! parsed="$("$cli" sweep-args "$params")"; then
+  exit 2  # the parser printed why
+fi
 set_args=()
-read -r -a assignments <<< "$params"
-for assignment in "${assignments[@]}"; do
-  if [[ ! "$assignment" =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+=[A-Za-z0-9_.,:+-]+$ ]]; then
-    echo "error: '$assignment' is not section.key=value[,value...]" >&2
-    exit 2
-  fi
+while IFS= read -r assignment; do
   set_args+=(-S "$assignment")
-done
+done <<< "$parsed"
 
 dvc exp run --queue "${set_args[@]}"
 dvc exp run --run-all --jobs 1
@@ -36,3 +37,5 @@ fi
   echo
   dvc exp show --md --only-changed --no-pager
 } > "$output"
+# Every experiment of this baseline: refs to the git remote, outputs to the default DVC remote.
+dvc exp push "${SWEEP_GIT_REMOTE:-origin}"

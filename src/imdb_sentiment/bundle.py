@@ -15,7 +15,6 @@ imports training code.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib
 import json
 import multiprocessing
@@ -33,6 +32,7 @@ import fsspec
 import numpy as np
 from scipy.special import expit
 
+from imdb_sentiment.integrity import PinError, sha256_bytes, sha256_file, verify_pin  # noqa: F401
 from imdb_sentiment.model_format import MODEL_SPEC, ModelFormatError, load_model
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME
 
@@ -55,18 +55,6 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters (m
 
 class BundleError(RuntimeError):
     """The bundle is missing, tampered with or incompatible with this code."""
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with fsspec.open(str(path), "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -343,13 +331,17 @@ def read_manifest(location: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(location: str | Path, scoring_workers: int = 1) -> SentimentModel:
+def load_bundle(
+    location: str | Path, scoring_workers: int = 1, expected_hash: str | None = None
+) -> SentimentModel:
     """Verify a bundle against its manifest, then load it. Raises BundleError on any problem.
 
     ``location`` is a folder, an fsspec URL (s3://...) or a registry URI (models:/name@alias,
     models:/name/version), which is first downloaded to a local cache and then checked the same way.
     ``scoring_workers`` > 1 scores large batches in that many processes (see
     ``Settings.scoring_workers``); single reviews are always scored in-process.
+    ``expected_hash`` (default: IMDB_SENTIMENT_EXPECTED_BUNDLE_HASH when ``location`` is
+    IMDB_SENTIMENT_MODEL) is DVC's hash of the folder as dvc.lock records it: any other is refused.
     """
     if not isinstance(scoring_workers, int) or scoring_workers < 1:
         raise ValueError(f"scoring_workers must be a positive integer, got {scoring_workers!r}")
@@ -373,6 +365,14 @@ def load_bundle(location: str | Path, scoring_workers: int = 1) -> SentimentMode
                 "modified or is incomplete; refusing to load it"
             )
         payloads[name] = data
+    try:  # DVC's hash covers the manifest's bytes too
+        verify_pin(
+            source,
+            lambda: {**payloads, MANIFEST_NAME: _read(f"{base}/{MANIFEST_NAME}")},
+            expected_hash,
+        )
+    except PinError as error:
+        raise BundleError(str(error)) from error
     _warn_on_library_drift(manifest, base)
     try:
         pipeline = load_model(payloads)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from imdb_sentiment.feedback.commands import add_feedback_parser
 from imdb_sentiment.settings import get_settings
@@ -31,8 +32,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from imdb_sentiment.report import ReportError, build_report
 
     try:
@@ -48,7 +47,18 @@ def _deploy(args: argparse.Namespace) -> int:
     import boto3
 
     from imdb_sentiment.deploy import DeployError, deploy
+    from imdb_sentiment.release import ReleaseError, resolve_release, write_summary
 
+    try:
+        # The registry gate: only the champion, pinned to a number, and only this commit's bundle.
+        release = resolve_release(
+            Path(args.bundle), Path(args.lock), args.model_name, expect_version=args.model_version
+        )
+    except ReleaseError as error:
+        write_summary(f"### Deploy refused\n\n{error}")
+        print(f"error: deploy refused: {error}", file=sys.stderr)
+        return 1
+    label = f"{args.label}-model-v{release.version}"
     try:
         deploy(
             boto3.client("elasticbeanstalk"),
@@ -57,11 +67,70 @@ def _deploy(args: argparse.Namespace) -> int:
             environment=args.environment,
             bucket=args.bucket,
             image=args.image,
-            label=args.label,
+            label=label,
             base_url=args.url,
             timeout=args.timeout,
+            poll=args.poll,
+            model_version=release.version,
         )
     except DeployError as error:
+        write_summary(f"### Deploy of {label} failed\n\n{error}")
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    write_summary(
+        f"### Deployed {label}\n\n{release.name} version {release.version}, "
+        f"bundle {release.bundle_version} ({release.bundle_hash}), image {args.image}"
+    )
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from imdb_sentiment.release import ReleaseError, resolve_release, write_summary
+
+    try:
+        release = resolve_release(Path(args.bundle), Path(args.lock), args.model_name)
+    except ReleaseError as error:
+        write_summary(f"### Release refused\n\n{error}")
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(release.outputs(), end="")
+    return 0
+
+
+def _check_metrics(args: argparse.Namespace) -> int:
+    from imdb_sentiment.gates import GateError, check_metrics
+    from imdb_sentiment.release import write_summary
+
+    try:
+        lines = check_metrics(Path(args.floors))
+    except GateError as error:
+        write_summary(f"### Quality floors not met\n\n```\n{error}\n```")
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _sweep_args(args: argparse.Namespace) -> int:
+    from imdb_sentiment.gates import GateError, sweep_arguments
+
+    try:
+        print("\n".join(sweep_arguments(args.spec)))
+    except GateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    # In CI the registration is the gate's input: a failure must fail the job, not warn.
+    os.environ["IMDB_SENTIMENT_STRICT_TRACKING"] = "1"
+    os.environ["IMDB_SENTIMENT_TRACKING"] = "1"
+    from imdb_sentiment.tracking import TrackingError, register_bundle
+
+    try:
+        register_bundle(Path(args.bundle))
+    except TrackingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -77,10 +146,19 @@ def _serve(args: argparse.Namespace) -> int:
     import tempfile
 
     import uvicorn
+    from pydantic import ValidationError
+
+    from imdb_sentiment.settings import Settings
 
     if args.model:
         # Workers are fresh processes that read the settings from the environment.
         os.environ["IMDB_SENTIMENT_MODEL"] = args.model
+    try:
+        Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(item["msg"]) for item in error.errors())
+        print(f"error: {problems}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         from imdb_sentiment.bundle import load_bundle
 
@@ -115,8 +193,13 @@ def _promote(args: argparse.Namespace) -> int:
         min_improvement=args.min_improvement,
         allow_different_validation=args.allow_different_validation,
     )
+    from imdb_sentiment.release import write_summary
+
     print(decision.reason)
-    return 3 if args.fail_if_not_promoted and not decision.promoted else 0
+    # A candidate that already is the champion (an unchanged model) passes the gate.
+    passed = decision.promoted or decision.candidate == decision.champion
+    write_summary(f"### Promotion {'passed' if passed else 'refused'}\n\n{decision.reason}")
+    return 3 if args.fail_if_not_promoted and not passed else 0
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -173,12 +256,47 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--environment", required=True, help="Beanstalk environment")
     deploy.add_argument("--bucket", required=True, help="S3 bucket for application versions")
     deploy.add_argument("--image", required=True, help="image URI, e.g. <ecr-repo>:<git-sha>")
-    deploy.add_argument("--label", required=True, help="application version label")
+    deploy.add_argument(
+        "--label", required=True, help="version label prefix; -model-v<N> is appended"
+    )
+    deploy.add_argument("--poll", type=float, default=15.0, help="seconds between polls (15)")
+    _release_arguments(deploy)
+    deploy.add_argument(
+        "--model-version",
+        help="registry version resolved earlier in this deploy (must still be the champion)",
+    )
     deploy.add_argument("--url", help="API base URL to smoke-test (default: the environment CNAME)")
     deploy.add_argument(
         "--timeout", type=float, default=1200.0, help="seconds to wait for healthy (1200)"
     )
     deploy.set_defaults(handler=_deploy)
+
+    release = commands.add_parser(
+        "release",
+        help="resolve `champion` to a version number, if it is this commit's bundle",
+        description="Checks the bundle folder against dvc.lock and the champion's registered "
+        "manifest; prints model_version=, bundle_hash=, bundle_version= (for $GITHUB_OUTPUT).",
+    )
+    _release_arguments(release)
+    release.set_defaults(handler=_release)
+    register = commands.add_parser(
+        "register", help="register a bundle in MLflow as `candidate` (fails if it cannot)"
+    )
+    register.add_argument("--bundle", default="models/imdb-sentiment", help="bundle folder")
+    register.set_defaults(handler=_register)
+
+    floors = commands.add_parser(
+        "check-metrics", help="fail unless metrics/*.json meet the quality floors"
+    )
+    floors.add_argument(
+        "--floors", default=".github/scripts/metric_floors.yaml", help="floors file (YAML)"
+    )
+    floors.set_defaults(handler=_check_metrics)
+    sweep = commands.add_parser(
+        "sweep-args", help="validate sweep input; print one `section.key=v1,v2` per line"
+    )
+    sweep.add_argument("spec", help="e.g. 'train.C=[1,4,16] featurize.min_df=range(2,6)'")
+    sweep.set_defaults(handler=_sweep_args)
 
     smoke = commands.add_parser("smoke-test", help="check /ready and /predict of a running API")
     smoke.add_argument("url", help="API base URL, e.g. http://127.0.0.1:8000")
@@ -247,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_batch)
     add_feedback_parser(commands)
     return parser
+
+
+def _release_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", default="models/imdb-sentiment", help="bundle folder")
+    parser.add_argument("--lock", default="dvc.lock", help="dvc.lock of the deployed commit")
+    parser.add_argument("--model-name", default="imdb-sentiment", help="registered model")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,14 +70,25 @@ def _label_in(payload: Any) -> str | None:
     return None
 
 
-def smoke_test_once(base_url: str, timeout: float = 10.0) -> list[str]:
-    """Problems found at ``base_url`` (empty list: it passed)."""
+def smoke_test_once(
+    base_url: str, timeout: float = 10.0, model_version: str | None = None
+) -> list[str]:
+    """Problems found at ``base_url`` (empty list: it passed). With ``model_version``, /model
+    must report that registry version (the one the deploy pinned into the image)."""
     base_url = base_url.rstrip("/")
     problems = []
     try:
         status, payload = _request(f"{base_url}/ready", None, timeout)
         if status != 200:
             problems.append(f"GET /ready answered {status}: {payload}")
+        if model_version is not None:
+            status, payload = _request(f"{base_url}/model", None, timeout)
+            served = (payload.get("release") or {}) if isinstance(payload, dict) else {}
+            if served.get("model_registry_version") != model_version:
+                problems.append(
+                    f"GET /model reports registry version "
+                    f"{served.get('model_registry_version')!r}, not {model_version!r}"
+                )
         for expected, text in SMOKE_REVIEWS.items():
             status, payload = _request(f"{base_url}/predict", {"text": text}, timeout)
             label = _label_in(payload)
@@ -93,11 +104,15 @@ def smoke_test_once(base_url: str, timeout: float = 10.0) -> list[str]:
 
 
 def smoke_test(
-    base_url: str, attempts: int = 5, delay: float = 6.0, log: Callable[[str], None] = print
+    base_url: str,
+    attempts: int = 5,
+    delay: float = 6.0,
+    log: Callable[[str], None] = print,
+    model_version: str | None = None,
 ) -> bool:
     """Retry briefly: a load balancer may need a moment after Beanstalk reports Green."""
     for attempt in range(1, attempts + 1):
-        problems = smoke_test_once(base_url)
+        problems = smoke_test_once(base_url, model_version=model_version)
         if not problems:
             log(f"smoke test passed at {base_url}")
             return True
@@ -209,9 +224,11 @@ def deploy(
     smoke_attempts: int = 5,
     smoke_delay: float = 6.0,
     log: Callable[[str], None] = print,
+    model_version: str | None = None,
 ) -> None:
     """Deploy ``image`` as ``label``; roll back to the previous version if it is not healthy and
-    answering. Raises DeployError after a rollback (the deploy failed) or when none is possible."""
+    answering (and, with ``model_version``, serving that registry version). Raises DeployError
+    after a rollback (the deploy failed) or when none is possible."""
     before = environment_state(eb, environment)
     previous = before.get("VersionLabel")
     url = base_url or f"http://{before['CNAME']}"
@@ -222,7 +239,7 @@ def deploy(
     try:
         wait_until_live(eb, environment, label, timeout, poll, log)
         problem = None
-        if not smoke_test(url, smoke_attempts, smoke_delay, log):
+        if not smoke_test(url, smoke_attempts, smoke_delay, log, model_version):
             problem = f"smoke test of {label} failed"
     except DeployError as error:
         problem = str(error)

@@ -1,8 +1,10 @@
 """The MLflow pyfunc wrapper of a bundle, logged as "model from code" (no pickle).
 
-MLflow copies this file next to the bundle in every registered model version, so
-``mlflow.pyfunc.load_model("models:/imdb-sentiment@champion").predict(["..."])`` works for anyone
-with imdb-sentiment installed; it scores through the same verified loader as the API.
+MLflow copies this file, the bundle and the project's package (``code_paths``) into every
+registered model version, whose requirements.txt names only public packages, so
+``mlflow.pyfunc.load_model("models:/imdb-sentiment/3").predict(pd.DataFrame({"text": [...]}))``
+and ``mlflow models serve`` work in a clean environment; scoring goes through the same verified
+loader as the API. Signature: a ``text`` string column in, P(positive) out.
 """
 
 from __future__ import annotations

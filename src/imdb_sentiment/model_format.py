@@ -19,6 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from imdb_sentiment.ngrams import NgramVectorizer
 from imdb_sentiment.text import clean_review, strip_tags
+from imdb_sentiment.token_ids import SUPPORTED_PATTERNS
 
 MODEL_SPEC = "model.json"
 MODEL_KIND = "linear-tfidf"
@@ -39,6 +40,12 @@ VECTORIZER_SETTINGS = (
     "token_pattern",
     "use_idf",
 )
+
+# A model file's token pattern is compiled at load: only these, never any regex a file names
+# (a crafted one could take exponential time on a review). scikit-learn's default for tfidf.
+SKLEARN_TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # noqa: S105 (a regex, not a secret)
+TOKEN_PATTERNS = {"ngram-ids": frozenset(SUPPORTED_PATTERNS)}
+TOKEN_PATTERNS["tfidf"] = TOKEN_PATTERNS["ngram-ids"] | {SKLEARN_TOKEN_PATTERN}
 
 Files = dict[str, bytes]
 
@@ -75,6 +82,14 @@ def _preprocessor_name(vectorizer: Any) -> str | None:
     return names[0]
 
 
+def _check_token_pattern(kind: str, pattern: Any) -> None:
+    if pattern not in TOKEN_PATTERNS[kind]:
+        raise ModelFormatError(
+            f"token pattern {pattern!r} is not one the tokenizer supports; a {kind} model "
+            f"may use {sorted(TOKEN_PATTERNS[kind])}"
+        )
+
+
 def _preprocessor(spec: dict[str, Any]) -> Any:
     name = spec["preprocessor"]
     if name is not None and name not in PREPROCESSORS:
@@ -106,6 +121,7 @@ def load_ngram_vectorizer(spec: dict[str, Any], files: Files) -> NgramVectorizer
     unknown = set(settings) - set(NGRAM_SETTINGS)
     if unknown:
         raise ModelFormatError(f"unknown n-gram vectorizer settings {sorted(unknown)}")
+    _check_token_pattern("ngram-ids", settings.get("token_pattern"))
     vectorizer = NgramVectorizer(**settings, preprocessor=_preprocessor(spec))
     try:
         vectorizer._check()
@@ -164,6 +180,7 @@ def load_vectorizer(spec: dict[str, Any], files: Files) -> TfidfVectorizer | Ngr
         unknown = set(settings) - set(VECTORIZER_SETTINGS)
         if unknown:
             raise ModelFormatError(f"unknown vectorizer settings {sorted(unknown)}")
+        _check_token_pattern("tfidf", settings.get("token_pattern", SKLEARN_TOKEN_PATTERN))
         settings["ngram_range"] = tuple(settings["ngram_range"])
         preprocessor = _preprocessor(spec)
         terms = json.loads(files[spec["vocabulary"]])

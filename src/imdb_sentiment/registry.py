@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imdb_sentiment.bundle import MANIFEST_NAME, BundleError, sha256_file
+from imdb_sentiment.bundle import MANIFEST_NAME, BundleError
+from imdb_sentiment.integrity import sha256_file
 from imdb_sentiment.settings import Settings
 
 REGISTRY_SCHEME = "models:/"
@@ -111,15 +112,27 @@ def _model_version(client: Any, name: str, alias: str | None, version: str | Non
         ) from error
 
 
-def _bundle_subpath(model_dir: Path) -> str:
-    """Where the pyfunc model keeps the bundle, as its MLmodel file records it."""
+def _bundle_folder(model_dir: Path) -> Path:
+    """Where the pyfunc model keeps the bundle, as its MLmodel file records it: a relative path
+    that must stay inside the model folder (no absolute path, no ``..``, no symlink out)."""
     import yaml  # an mlflow dependency
 
     mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())
     try:
-        return mlmodel["flavors"]["python_function"]["artifacts"]["bundle"]["path"]
+        subpath = mlmodel["flavors"]["python_function"]["artifacts"]["bundle"]["path"]
     except (KeyError, TypeError) as error:
         raise RegistryError(f"{model_dir}/MLmodel does not name a bundle artifact") from error
+    root = model_dir.resolve()
+    folder = (root / str(subpath)).resolve()
+    if (
+        Path(str(subpath)).is_absolute()
+        or ".." in Path(str(subpath)).parts
+        or root not in (folder.parents)
+    ):
+        raise RegistryError(
+            f"{model_dir}/MLmodel puts the bundle at {subpath!r}, outside the model folder"
+        )
+    return folder
 
 
 def fetch_registered_bundle(uri: str, cache_dir: Path | None = None) -> Path:
@@ -139,6 +152,12 @@ def fetch_registered_bundle(uri: str, cache_dir: Path | None = None) -> Path:
         raise RegistryError(
             f"cannot reach the model registry at {tracking_uri()}: {error}"
         ) from error
+    expected = model_version.tags.get(MANIFEST_SHA256_TAG)
+    if not expected:
+        raise RegistryError(
+            f"{uri} (version {model_version.version}) has no {MANIFEST_SHA256_TAG} tag, so "
+            "nothing ties its files to what was registered; refusing to load it"
+        )
     server = hashlib.sha256(tracking_uri().encode()).hexdigest()[:12]
     root = Path(cache_dir or Settings().registry_cache) / server / name
     target = root / str(model_version.version)
@@ -151,7 +170,7 @@ def fetch_registered_bundle(uri: str, cache_dir: Path | None = None) -> Path:
                     artifact_uri=f"models:/{name}/{model_version.version}", dst_path=str(staging)
                 )
             )
-            bundle = model_dir / _bundle_subpath(model_dir)
+            bundle = _bundle_folder(model_dir)
             if not (bundle / MANIFEST_NAME).exists():
                 raise RegistryError(f"{uri} (version {model_version.version}) holds no bundle")
             if target.exists() and not (target / MANIFEST_NAME).exists():
@@ -170,9 +189,8 @@ def fetch_registered_bundle(uri: str, cache_dir: Path | None = None) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
     # The manifest holds every file's sha256, so matching it to the tag recorded at registration
     # ties the cached files to the registered version (load_bundle then checks the files).
-    expected = model_version.tags.get(MANIFEST_SHA256_TAG)
     actual = sha256_file(target / MANIFEST_NAME)
-    if expected is not None and actual != expected:
+    if actual != expected:
         raise RegistryError(
             f"{uri}: the manifest in {target} has sha256 {actual} but version "
             f"{model_version.version} was registered with {expected}; refusing to load it"

@@ -3,7 +3,13 @@
 | variable                         | default                          | meaning                          |
 |----------------------------------|----------------------------------|----------------------------------|
 | IMDB_SENTIMENT_MODEL             | models/imdb-sentiment            | bundle to serve: a folder, an    |
-|                                  |                                  | s3:// URL or models:/name@alias  |
+|                                  |                                  | s3:// URL or models:/name/<N>    |
+|                                  |                                  | (never an alias: pinned version) |
+| IMDB_SENTIMENT_EXPECTED_BUNDLE_HASH | (none)                        | DVC md5 (<hex>.dir) the served   |
+|                                  |                                  | bundle must have (the image sets |
+|                                  |                                  | it from dvc.lock)                |
+| IMDB_SENTIMENT_MODEL_REGISTRY_VERSION | (none)                      | registry version the image ships |
+|                                  |                                  | (shown by /model)                |
 | IMDB_SENTIMENT_MAX_TEXT_CHARS    | 20000                            | longest text the API accepts     |
 | IMDB_SENTIMENT_MAX_BATCH_SIZE    | 256                              | most texts in one batch request  |
 | IMDB_SENTIMENT_EXPLAIN_TOP_K     | 10                               | n-grams shown each way (explain) |
@@ -32,7 +38,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +48,14 @@ class Settings(BaseSettings):
     model: str = Field(
         default="models/imdb-sentiment",
         description="Bundle to load: a local folder, an s3:// URL or models:/<name>@<alias>",
+    )
+    expected_bundle_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{32}\.dir$",
+        description="DVC hash (dvc.lock) the bundle IMDB_SENTIMENT_MODEL names must have",
+    )
+    model_registry_version: str | None = Field(
+        default=None, pattern=r"^\d+$", description="Registry version of the served bundle"
     )
     tracking: bool = Field(default=True, description="Log stage runs to MLflow and register models")
     strict_tracking: bool = Field(
@@ -85,6 +99,22 @@ class Settings(BaseSettings):
     drift_positive_rate_threshold: float = Field(
         default=0.15, gt=0, description="Drift threshold on |positive rate - reference|"
     )
+
+    @field_validator("expected_bundle_hash", "model_registry_version", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # an image built without the build args
+
+    @field_validator("model")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        # An alias resolved at boot lets two instances of one deploy serve different models.
+        if value.startswith("models:/") and "@" in value:
+            raise ValueError(
+                f"IMDB_SENTIMENT_MODEL={value} names a registry alias, which each instance "
+                "would resolve at boot: pin a version, models:/<name>/<version>"
+            )
+        return value
 
 
 @lru_cache(maxsize=1)

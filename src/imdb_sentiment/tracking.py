@@ -19,7 +19,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -29,7 +31,7 @@ from typing import Any, TypeVar
 import yaml
 
 from imdb_sentiment import __version__
-from imdb_sentiment.bundle import MANIFEST_NAME, library_versions
+from imdb_sentiment.bundle import MANIFEST_NAME
 from imdb_sentiment.registry import (
     BUNDLE_VERSION_TAG,
     CANDIDATE_ALIAS,
@@ -296,26 +298,59 @@ def register_bundle(bundle_dir: Path) -> str | None:
     return guarded("model registration", work)
 
 
+# What the registered model needs to load and score with nothing of this project installed: its
+# code travels in the model (code_paths), these distributions come from PyPI at the installed
+# (uv.lock) versions.
+SERVING_DISTRIBUTIONS = (
+    "mlflow",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "fsspec",
+    "pydantic",
+    "pydantic-settings",
+)
+EXAMPLE_REVIEW = "A wonderful, moving film with superb acting."
+
+
+def serving_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in SERVING_DISTRIBUTIONS]
+
+
 def _log_registered_model(
     mlflow: Any, client: Any, bundle_dir: Path, manifest: dict, info: dict
 ) -> str:
+    import numpy as np
+    import pandas as pd
+
     from imdb_sentiment import mlflow_model
 
     val = manifest.get("metrics", {}).get("val", {})
-    with _start_run(mlflow, info):
+    example = pd.DataFrame({"text": [EXAMPLE_REVIEW]})
+    signature = mlflow.models.infer_signature(example, np.array([0.5]))  # text -> P(positive)
+    with _start_run(mlflow, info), tempfile.TemporaryDirectory() as scratch:
         _log_common(mlflow, info)
         mlflow.set_tag("stage.export", "done")
         mlflow.log_dict(manifest, f"export/{MANIFEST_NAME}")
+        code = Path(scratch) / "imdb_sentiment"
+        shutil.copytree(
+            Path(mlflow_model.__file__).parent,
+            code,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
         logged = mlflow.pyfunc.log_model(
             name="model",
             python_model=mlflow_model.__file__,
             artifacts={"bundle": str(bundle_dir)},
+            code_paths=[str(code)],
+            signature=signature,
+            input_example=example,
             registered_model_name=manifest["name"],
             # Explicit requirements: inferring them costs seconds and a subprocess.
-            pip_requirements=[
-                f"imdb-sentiment=={__version__}",
-                *(f"{lib}=={ver}" for lib, ver in library_versions().items()),
-            ],
+            pip_requirements=serving_requirements(),
         )
     number = str(logged.registered_model_version)
     client.update_model_version(

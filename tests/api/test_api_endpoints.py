@@ -34,6 +34,7 @@ def test_health_ready_and_model_card(api_server: str, small_bundle: Path) -> Non
     assert ready.json() == {"status": "ready", "model_version": manifest["version"]}
     card = requests.get(f"{api_server}/model", timeout=10).json()
     assert card.pop("source") == str(small_bundle)
+    assert card.pop("release") == {"model_registry_version": None, "bundle_dvc_md5": None}
     assert card == manifest
 
 
