@@ -152,6 +152,8 @@ def test_deploy_role_reads_main_never_writes_it_and_deploys(ci):
     assert [a for a in WRITES if allowed(sts, a, MAIN_OBJECT)] == []
     assert not allowed(sts, "s3:GetObject", PR_OBJECT), "deploy must never read the quarantine"
     assert allowed(sts, "ecr:PutImage", VALUES["var.ecr_repository_arn"])
+    # build_push.sh waits for the scan and refuses HIGH/CRITICAL findings.
+    assert allowed(sts, "ecr:DescribeImageScanFindings", VALUES["var.ecr_repository_arn"])
     assert allowed(sts, "iam:PassRole", VALUES["var.eb_pass_role_arns"][0])
     assert not allowed(sts, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin")
     assert allowed(sts, "secretsmanager:GetSecretValue", CI_SECRET)

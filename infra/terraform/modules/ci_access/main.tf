@@ -233,6 +233,7 @@ data "aws_iam_policy_document" "beanstalk_deploy" {
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
+      "ecr:DescribeImageScanFindings", # the deploy refuses HIGH/CRITICAL findings
       "ecr:DescribeImages",
       "ecr:DescribeRepositories",
       "ecr:GetDownloadUrlForLayer",
