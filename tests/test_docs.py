@@ -19,7 +19,7 @@ README_MAX_LINES = 300
 
 # Pages written on other branches and linked from here before they land. A link to one of these
 # may dangle only while the page is missing; once it exists, drop it from this set.
-PAGES_FROM_OTHER_BRANCHES = {"docs/release.md", "docs/serving.md", "docs/model.md"}
+PAGES_FROM_OTHER_BRANCHES = {"docs/serving.md", "docs/model.md"}
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1\s*$", re.MULTILINE | re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
 
     model: str = Field(
         default="models/imdb-sentiment",
-        description="Bundle to load: a local folder, an s3:// URL or models:/<name>@<alias>",
+        description="Bundle to load: a local folder, an s3:// URL or models:/<name>/<version> "
+        "(a pinned version, never an alias)",
     )
     expected_bundle_hash: str | None = Field(
         default=None,
@@ -55,7 +56,9 @@ class Settings(BaseSettings):
         description="DVC hash (dvc.lock) the bundle IMDB_SENTIMENT_MODEL names must have",
     )
     model_registry_version: str | None = Field(
-        default=None, pattern=r"^\d+$", description="Registry version of the served bundle"
+        default=None,
+        pattern=r"^\d+$",
+        description="Registry version of the served bundle (set in the image, shown by GET /model)",
     )
     tracking: bool = Field(default=True, description="Log stage runs to MLflow and register models")
     strict_tracking: bool = Field(
