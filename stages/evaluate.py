@@ -4,6 +4,7 @@ from pathlib import Path
 
 from imdb_sentiment import tracking
 from imdb_sentiment.pipeline import stage
+from imdb_sentiment.pipeline.behaviour import read_suite, score_suite
 from imdb_sentiment.pipeline.evaluate import (
     classification_metrics,
     confident_mistakes,
@@ -33,6 +34,10 @@ PLOTS = Path("metrics/plots")
 MISTAKES = Path("metrics/mistakes_val.json")
 SHORT_METRICS = Path("metrics/short_reviews.json")
 ERROR_ANALYSIS = Path("metrics/error_analysis.md")
+# Next to this script's checkout (tests run the stage scripts from a scratch folder).
+SUITE = Path(__file__).resolve().parents[1] / "tests" / "behaviour" / "cases.jsonl"
+BEHAVIOUR = Path("metrics/behaviour.json")
+BEHAVIOUR_CASES = Path("metrics/behaviour_cases.json")
 
 
 def main() -> None:
@@ -74,6 +79,14 @@ def main() -> None:
         )
     write_json(METRICS, results)
     write_json(SHORT_METRICS, short_results)
+    # The behavioural suite, scored by the model that is exported (a test of record, never tuned on).
+    exported = compose(vectorizer, classifiers["test"])
+    behaviour, cases = score_suite(
+        read_suite(SUITE), lambda texts: exported.predict_proba(texts)[:, 1], params.threshold
+    )
+    write_json(BEHAVIOUR, behaviour)
+    write_json(BEHAVIOUR_CASES, cases)
+    print(f"behaviour: pass_rate={behaviour['pass_rate']} over {behaviour['cases']} cases")
     ngrams = top_ngrams(
         vectorizer.get_feature_names_out(), classifiers["test"].coef_.ravel(), params.top_ngrams
     )
@@ -84,8 +97,16 @@ def main() -> None:
     # Training metrics too: when only evaluation re-runs, the new MLflow run still has them.
     tracking.log_stage(
         "evaluate",
-        metrics={"fit": TRAIN_METRICS, "": METRICS},
-        artifacts=(METRICS, SHORT_METRICS, PLOTS, MISTAKES, ERROR_ANALYSIS),
+        metrics={"fit": TRAIN_METRICS, "": METRICS, "short": SHORT_METRICS, "behaviour": BEHAVIOUR},
+        artifacts=(
+            METRICS,
+            SHORT_METRICS,
+            BEHAVIOUR,
+            BEHAVIOUR_CASES,
+            PLOTS,
+            MISTAKES,
+            ERROR_ANALYSIS,
+        ),
     )
 
 
