@@ -6,10 +6,12 @@ from imdb_sentiment import tracking
 from imdb_sentiment.pipeline import stage
 from imdb_sentiment.pipeline.behaviour import read_suite, score_suite
 from imdb_sentiment.pipeline.evaluate import (
+    band_metrics,
     classification_metrics,
     confident_mistakes,
     confusion_rows,
     error_analysis_markdown,
+    not_sure_band,
     precision_recall_points,
     reliability_rows,
     roc_points,
@@ -48,7 +50,7 @@ def main() -> None:
         "val": load_saved_classifier(SELECTION),
         "test": load_saved_classifier(CLASSIFIER),
     }
-    results, short_results = {}, {}
+    results, short_results, scored = {}, {}, {}
     mistakes = []
     for split, classifier in classifiers.items():
         model = compose(vectorizer, classifier)
@@ -73,10 +75,24 @@ def main() -> None:
             write_json(MISTAKES, mistakes)
         # Raw text through the whole model, as the API would see a one-sentence review.
         short = short_reviews(reviews, params.short_min_words)
-        texts = short["text"].tolist()
+        texts, short_labels = short["text"].tolist(), short["label"].to_numpy()
+        short_probabilities = model.predict_proba(texts)[:, 1]
         short_results[split] = short_review_metrics(
-            short["label"].to_numpy(), model.predict_proba(texts)[:, 1], texts, params.threshold
+            short_labels, short_probabilities, texts, params.threshold
         )
+        reliability = reliability_rows(short_labels, short_probabilities, params.calibration_bins)
+        write_bytes(
+            PLOTS / f"calibration_short_{split}.csv", reliability.to_csv(index=False).encode()
+        )
+        scored[split] = (labels, probabilities, short_labels, short_probabilities)
+    # The "not sure" band is chosen on validation sentences (what people type), then reported
+    # on every set; export ships it with the model.
+    width = not_sure_band(scored["val"][2], scored["val"][3], params.not_sure_accuracy)
+    low, high = round(0.5 - width, 2), round(0.5 + width, 2)
+    for split, (labels, probabilities, short_labels, short_probabilities) in scored.items():
+        results[split].update(band_metrics(labels, probabilities, low, high))
+        short_results[split].update(band_metrics(short_labels, short_probabilities, low, high))
+    short_results["not_sure_band"] = {"low": low, "high": high}
     write_json(METRICS, results)
     write_json(SHORT_METRICS, short_results)
     # The behavioural suite, scored by the model that is exported (a test of record, never tuned on).
@@ -90,7 +106,7 @@ def main() -> None:
     ngrams = top_ngrams(
         vectorizer.get_feature_names_out(), classifiers["test"].coef_.ravel(), params.top_ngrams
     )
-    summary = {**results, **{f"{k} (short)": v for k, v in short_results.items()}}
+    summary = {**results, **{f"{k} (short)": short_results[k] for k in scored}}
     write_bytes(ERROR_ANALYSIS, error_analysis_markdown(summary, ngrams, mistakes).encode())
     for split, values in summary.items():
         print(f"{split}: " + ", ".join(f"{k}={v}" for k, v in values.items()))

@@ -12,13 +12,19 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
-from support import sample_members
+from support import ROOT, sample_members
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
 from imdb_sentiment.model_format import dump_model, load_model
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, NgramVectorizer
-from imdb_sentiment.pipeline.evaluate import expected_calibration_error, short_reviews
+from imdb_sentiment.pipeline.evaluate import (
+    band_metrics,
+    distance_from_half,
+    expected_calibration_error,
+    not_sure_band,
+    short_reviews,
+)
 from imdb_sentiment.pipeline.export import compose
 from imdb_sentiment.pipeline.params import (
     FeaturizeParams,
@@ -323,6 +329,32 @@ def test_expected_calibration_error() -> None:
     assert expected_calibration_error(calibrated, probabilities, 10) < 0.02
     overconfident = np.where(probabilities > 0.5, 0.99, 0.01)
     assert expected_calibration_error(calibrated, overconfident, 10) > 0.2
+
+
+def test_not_sure_band_ends_where_calls_become_reliable() -> None:
+    rng = np.random.default_rng(0)
+    probabilities = rng.uniform(size=50_000)
+    labels = (rng.uniform(size=50_000) < probabilities).astype(int)
+    # Calibrated: rows at distance d from 0.5 are right 0.5 + d of the time, so calls become
+    # right more than 70 % of the time at about d = 0.2 - 0.025 (the ring is 0.05 wide).
+    width = not_sure_band(labels, probabilities, 0.7)
+    assert 0.15 <= width <= 0.2
+    # An overconfident model (every answer 0.01 or 0.99, right 60 %) is never sure enough.
+    overconfident = np.where(rng.uniform(size=5_000) < 0.5, 0.01, 0.99)
+    right_60 = np.where(rng.uniform(size=5_000) < 0.6, overconfident > 0.5, overconfident < 0.5)
+    assert not_sure_band(right_60.astype(int), overconfident, 0.7) >= 0.49
+    inside = band_metrics(labels, probabilities, 0.5 - width, 0.5 + width)
+    assert inside["not_sure_share"] == pytest.approx(2 * width, abs=0.01)
+    assert inside["accuracy_outside"] > 0.7
+    assert distance_from_half(np.array([0.0, 0.5, 0.9])) == pytest.approx(0.3)
+
+
+@pytest.mark.full_data
+def test_exported_bundle_carries_the_not_sure_band_chosen_on_validation(full_bundle) -> None:
+    manifest = load_bundle(full_bundle).manifest
+    recorded = json.loads((ROOT / "metrics" / "short_reviews.json").read_text())
+    assert manifest["not_sure"] == recorded["not_sure_band"]
+    assert manifest["not_sure"]["low"] < manifest["threshold"] < manifest["not_sure"]["high"]
 
 
 @pytest.mark.full_data

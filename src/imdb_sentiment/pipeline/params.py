@@ -156,6 +156,13 @@ class EvaluateParams(_Section):
         default=3, ge=1, le=50, description="Shortest sentence kept in the short-review sets"
     )
     top_ngrams: int = Field(default=25, ge=1, le=500, description="n-grams per class reported")
+    not_sure_accuracy: float = Field(
+        default=0.7,
+        gt=0.5,
+        lt=1,
+        description="The 'not sure' band around 0.5 ends where validation sentences start being "
+        "called right more often than this",
+    )
 
 
 class ExportParams(_Section):
