@@ -16,7 +16,7 @@ from support import ROOT, sample_members
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
-from imdb_sentiment.model_format import dump_model, load_model
+from imdb_sentiment.model_format import dump_model, load_model, logistic_classifier
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, NgramVectorizer
 from imdb_sentiment.pipeline.evaluate import (
     band_metrics,
@@ -213,12 +213,14 @@ def test_length_feature_is_the_last_column_and_skips_nb_scaling(
     assert with_length.transform(["qqqq zzzz"])[0, -1] == 1.0
 
 
-@pytest.mark.parametrize("length_feature", [False, True])
+@pytest.mark.parametrize(("length_feature", "negation_scope"), [(False, 0), (True, 0), (True, 3)])
 def test_linear_scores_equal_the_sparse_matrix_product(
-    sample_texts: tuple[list[str], np.ndarray], length_feature: bool
+    sample_texts: tuple[list[str], np.ndarray], length_feature: bool, negation_scope: int
 ) -> None:
     texts, _ = sample_texts
-    vectorizer = NgramVectorizer(max_n=3, min_df=2, length_feature=length_feature)
+    vectorizer = NgramVectorizer(
+        max_n=3, min_df=2, length_feature=length_feature, negation_scope=negation_scope
+    )
     vectorizer.fit(texts)
     coef = np.random.default_rng(1).normal(size=vectorizer.n_features_)
     batch = [*texts, "", "qqqq zzzz", "A wonderful film!"] * 3
@@ -232,6 +234,26 @@ def test_linear_scores_equal_the_sparse_matrix_product(
         vectorizer.transform(nothing_known) @ coef,
         atol=1e-12,
     )
+
+
+def test_negation_marks_the_words_after_a_negation_until_a_stop() -> None:
+    vectorizer = NgramVectorizer(
+        max_n=2, min_df=1, negation_scope=3, token_pattern=r"\w+(?:'\w+)?|[!?]+"
+    )
+    vectorizer.fit(["not bad at all, but good", "it wasn't good and boring!", "a good film"])
+    names = set(vectorizer.get_feature_names_out())
+    assert {"NOT_bad", "NOT_at", "NOT_all", "not NOT_bad", "NOT_good", "wasn't NOT_good"} <= names
+    # The scope ends at "but"/"and" and after three tokens; plain "good" keeps its own column.
+    assert {"good", "boring", "but good", "and boring"} <= names
+    assert not {"NOT_but", "NOT_boring", "NOT_and"} & names
+    # Marking happens the same way at inference: "not bad" lights up the negated columns.
+    row = vectorizer.transform(["Not bad."])
+    lit = set(vectorizer.get_feature_names_out()[row.indices])
+    assert lit == {"not", "NOT_bad", "not NOT_bad"}
+    # A bundle stores the setting and reads it back.
+    files = dump_model(compose(vectorizer, logistic_classifier(np.ones(row.shape[1]), 0.0)))
+    reloaded = load_model(files)
+    np.testing.assert_array_equal(reloaded[0].transform(["Not bad."]).toarray(), row.toarray())
 
 
 def test_key_table_finds_every_key_and_nothing_else() -> None:
