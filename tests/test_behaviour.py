@@ -54,7 +54,7 @@ TEMPLATES = [
         marks=pytest.mark.xfail(
             strict=True,
             reason="known bias of the default model (README, Known limitations): 'Steven Seagal' "
-            "alone pulls this praise down to p=0.69 (the other names 0.99)",
+            "alone pulls this praise down to p=0.39 (the other names 0.98-0.995)",
         ),
     ),
     "{} was dull and the plot made no sense.",
@@ -149,7 +149,7 @@ def test_negation_turns_praise_negative(model: SentimentModel) -> None:
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="known weakness of the default model (README, Known limitations): in IMDB "
-                "reviews a bare 'good' is weak evidence (p=0.40)",
+                "reviews a bare 'good' is weak evidence (p=0.40; docs/model.md)",
             ),
         ),
         ("I did not like this movie.", "negative"),
