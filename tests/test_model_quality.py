@@ -40,8 +40,9 @@ from imdb_sentiment.pipeline.train import (
 )
 from imdb_sentiment.text import strip_tags
 
-# Full-data floor for the default params (measured: see README "Model quality and speed").
-TEST_ACCURACY_FLOOR = 0.92
+# Full-data floors for the default params (measured 0.9249 and 0.7591: docs/model.md).
+TEST_ACCURACY_FLOOR = 0.924
+SHORT_TEST_ACCURACY_FLOOR = 0.755
 # Predicted-positive rate on one-sentence reviews may differ from the truth by at most this.
 SHORT_REVIEW_BIAS_LIMIT = 0.02
 
@@ -391,7 +392,7 @@ def test_full_model_meets_the_quality_floor(full_bundle, full_reviews) -> None:
     short = short_reviews(test, min_words=3)
     predicted = model.predict_proba(short["text"].tolist()) >= model.threshold
     assert abs(predicted.mean() - short["label"].mean()) <= SHORT_REVIEW_BIAS_LIMIT
-    assert float((predicted == short["label"].to_numpy()).mean()) >= 0.74
+    assert float((predicted == short["label"].to_numpy()).mean()) >= SHORT_TEST_ACCURACY_FLOOR
 
 
 def test_large_batches_score_identically_in_worker_processes(small_bundle) -> None:
