@@ -20,6 +20,7 @@ VAL_FEATURES = Path("data/features/val.npz")
 CLASSIFIER = Path("data/train/classifier")
 SELECTION = Path("data/train/selection")
 METRICS = Path("metrics/metrics.json")
+SHORT_METRICS = Path("metrics/short_reviews.json")
 OUTPUT_DIR = Path("models")
 
 
@@ -50,6 +51,7 @@ def main() -> None:
         # The drift reference is how a model scores reviews it was not fitted on.
         profile_probabilities=selection.predict_proba(val_features)[:, 1],
         parity_sample=params["export"].parity_sample,
+        not_sure=json.loads(SHORT_METRICS.read_text())["not_sure_band"],
     )
     print(
         f"exported {manifest['name']} version {manifest['version']} to {OUTPUT_DIR / manifest['name']}"

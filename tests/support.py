@@ -85,7 +85,7 @@ def copy_project(destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         shutil.copy2(ROOT / name, destination / name)
-    for folder in ("stages", "src"):
+    for folder in ("stages", "src", "tests/behaviour"):
         shutil.copytree(
             ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__")
         )

@@ -1,18 +1,40 @@
 """Behaviour of the exported full-data model: what a user typing a review relies on.
 
 Minimum functionality (clear cases), negation, invariance (names of actors must not decide the
-label) and direction (adding praise raises the score, adding criticism lowers it).
+label) and direction (adding praise raises the score, adding criticism lowers it). The
+behavioural suite (tests/behaviour/cases.jsonl) is scored by the evaluate stage into
+metrics/behaviour.json; here it is checked to be well formed and to match the bundle.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from imdb_sentiment.bundle import SentimentModel, load_bundle
+from imdb_sentiment.pipeline.behaviour import SuiteError, check_case, read_suite, score_suite
 
-pytestmark = pytest.mark.full_data
+SUITE = ROOT / "tests" / "behaviour" / "cases.jsonl"
+BEHAVIOUR_METRICS = ROOT / "metrics" / "behaviour.json"
+BEHAVIOUR_CASES = ROOT / "metrics" / "behaviour_cases.json"
+# What the suite must cover, each with at least MIN_CASES_PER_CAPABILITY cases.
+CAPABILITIES = {
+    "praise",
+    "pan",
+    "negation",
+    "contrast",
+    "intensifiers_hedges",
+    "invariance_names",
+    "invariance_places_numbers",
+    "typos",
+    "neutral_sentence",
+    "directional",
+}
+MIN_CASES_PER_CAPABILITY = 10
 
 CLEAR_POSITIVE = [
     "This movie was wonderful, the acting was superb and the story moved me.",
@@ -32,7 +54,7 @@ TEMPLATES = [
         marks=pytest.mark.xfail(
             strict=True,
             reason="known bias of the default model (README, Known limitations): 'Steven Seagal' "
-            "alone pulls this praise down to p=0.69 (the other names 0.99)",
+            "alone pulls this praise down to p=0.39 (the other names 0.98-0.995)",
         ),
     ),
     "{} was dull and the plot made no sense.",
@@ -42,11 +64,69 @@ TEMPLATES = [
 NAME_TOLERANCE = 0.2
 
 
+def test_behaviour_suite_is_well_formed_and_covers_every_capability() -> None:
+    cases = read_suite(SUITE)
+    assert len(cases) >= 200
+    counts = Counter(case["capability"] for case in cases)
+    assert set(counts) == CAPABILITIES
+    assert min(counts.values()) >= MIN_CASES_PER_CAPABILITY, counts
+    # Every case states what it expects: a label, an invariance bound or a direction.
+    for case in cases:
+        assert "expect" in case or case["test"] == "invariance", case["id"]
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ({"id": "x", "capability": "praise", "test": "label", "text": "Good."}, "'expect'"),
+        (
+            {"id": "x", "capability": "pan", "test": "label", "text": "Bad.", "expect": "bad"},
+            "expect must be one of",
+        ),
+        (
+            {"id": "x", "capability": "names", "test": "invariance", "texts": ["a"]},
+            "'max_change'",
+        ),
+        (
+            {
+                "id": "x",
+                "capability": "names",
+                "test": "invariance",
+                "texts": ["a"],
+                "max_change": 0.1,
+            },
+            "at least two",
+        ),
+        (
+            {"id": "x", "capability": "d", "test": "direction", "text": "a", "changed": "b"},
+            "'expect'",
+        ),
+        ({"id": "x", "capability": "d", "test": "guess", "text": "a"}, "test must be one of"),
+    ],
+)
+def test_malformed_behaviour_cases_are_rejected(case: dict, problem: str) -> None:
+    with pytest.raises(SuiteError, match=problem):
+        check_case(case)
+
+
 @pytest.fixture(scope="module")
 def model(full_bundle: Path) -> SentimentModel:
     return load_bundle(full_bundle)
 
 
+@pytest.mark.full_data
+def test_behaviour_metric_is_what_the_exported_bundle_does(model: SentimentModel) -> None:
+    """metrics/behaviour.json (from the evaluate stage) is what the bundle really does."""
+    metrics, results = score_suite(read_suite(SUITE), model.predict_proba, model.threshold)
+    recorded = json.loads(BEHAVIOUR_METRICS.read_text())
+    assert metrics == recorded
+    recorded_cases = {
+        case["id"]: case["passed"] for case in json.loads(BEHAVIOUR_CASES.read_text())
+    }
+    assert {r["id"]: r["passed"] for r in results} == recorded_cases
+
+
+@pytest.mark.full_data
 def test_clear_reviews(model: SentimentModel) -> None:
     assert model.predict(CLEAR_POSITIVE) == ["positive"] * len(CLEAR_POSITIVE)
     assert model.predict(CLEAR_NEGATIVE) == ["negative"] * len(CLEAR_NEGATIVE)
@@ -54,10 +134,12 @@ def test_clear_reviews(model: SentimentModel) -> None:
     assert max(model.predict_proba(CLEAR_NEGATIVE)) < 0.2
 
 
+@pytest.mark.full_data
 def test_negation_turns_praise_negative(model: SentimentModel) -> None:
     assert model.predict(NEGATED) == ["negative"] * len(NEGATED)
 
 
+@pytest.mark.full_data
 @pytest.mark.parametrize(
     ("text", "label"),
     [
@@ -67,7 +149,7 @@ def test_negation_turns_praise_negative(model: SentimentModel) -> None:
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="known weakness of the default model (README, Known limitations): in IMDB "
-                "reviews a bare 'good' is weak evidence (p=0.40)",
+                "reviews a bare 'good' is weak evidence (p=0.40; docs/model.md)",
             ),
         ),
         ("I did not like this movie.", "negative"),
@@ -77,6 +159,7 @@ def test_plain_one_clause_reviews(model: SentimentModel, text: str, label: str) 
     assert model.predict([text]) == [label]
 
 
+@pytest.mark.full_data
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_actor_names_do_not_decide_the_label(model: SentimentModel, template: str) -> None:
     texts = [template.format(actor) for actor in ACTORS]
@@ -87,6 +170,7 @@ def test_actor_names_do_not_decide_the_label(model: SentimentModel, template: st
     assert probabilities.max() - probabilities.min() < NAME_TOLERANCE
 
 
+@pytest.mark.full_data
 def test_direction_of_added_praise_and_criticism(model: SentimentModel) -> None:
     base = "The story follows a family moving to a new town."
     neutral, praised, criticised = model.predict_proba(

@@ -74,9 +74,12 @@ async function analyse(event) {
       return;
     }
     const label = $("label");
-    label.textContent = body.label;
-    label.className = `badge ${body.label}`;
-    $("probability").textContent = `${(100 * body.probability_positive).toFixed(1)}%`;
+    const p = body.probability_positive;
+    const unsure = notSure !== null && p > notSure.low && p < notSure.high;
+    label.textContent = unsure ? "not sure" : body.label;
+    label.className = `badge ${unsure ? "not-sure" : body.label}`;
+    $("probability").textContent = percent(p);
+    $("probability").title = p.toFixed(4);
     $("meter-fill").style.width = `${(100 * body.probability_positive).toFixed(1)}%`;
     $("model-version").textContent = body.model_version;
     renderHighlighted(text, body.explanation);
@@ -86,6 +89,23 @@ async function analyse(event) {
   } finally {
     button.disabled = false;
   }
+}
+
+// The bundle's "not sure" band ({low, high}, chosen on validation), from its manifest at /model.
+let notSure = null;
+
+async function loadNotSureBand() {
+  try {
+    const response = await fetch("/model");
+    if (response.ok) notSure = (await response.json()).not_sure ?? null;
+  } catch (error) {
+    notSure = null;
+  }
+}
+
+// Whole percent, kept within 1-99: a linear model on a sentence is never 100 % right.
+function percent(p) {
+  return `${Math.min(99, Math.max(1, Math.round(100 * p)))}%`;
 }
 
 async function showModelVersion() {
@@ -104,4 +124,5 @@ document.addEventListener("DOMContentLoaded", () => {
     $("counter").textContent = `${$("review").value.length} characters`;
   });
   showModelVersion();
+  loadNotSureBand();
 });

@@ -26,7 +26,7 @@ MODEL_KIND = "linear-tfidf"
 # The only preprocessors a model file may name.
 PREPROCESSORS = {"clean_review": clean_review, "strip_tags": strip_tags}
 # Settings of the integer-keyed n-gram vectorizer (imdb_sentiment.ngrams) that shape inference.
-NGRAM_SETTINGS = ("max_n", "tf", "use_idf", "length_feature", "token_pattern")
+NGRAM_SETTINGS = ("max_n", "tf", "use_idf", "length_feature", "token_pattern", "negation_scope")
 # Vectorizer settings that shape inference; fitting-only ones (min_df, max_df...) are not kept.
 VECTORIZER_SETTINGS = (
     "analyzer",

@@ -8,7 +8,10 @@ a time (21 bits per token id), and keys find their column in an open-addressing 
 (one random memory access each). Features are TF-IDF-like: term frequency (raw, binary or
 sublinear), times IDF, L2-normalised per review, so a one-sentence review and a 1,000-word one
 score on the same scale. ``length_feature`` adds one column, 1/sqrt(distinct known n-grams),
-with which a linear model can learn how short input shifts its score.
+with which a linear model can learn how short input shifts its score. ``negation_scope`` marks
+the tokens that follow a negation ("not", "never", "didn't"...), up to that many and not past
+"but", "and", "!" or "?", as tokens of their own: "not bad" is then "not NOT_bad", and "bad"
+keeps its weight for when it is meant.
 """
 
 from __future__ import annotations
@@ -32,6 +35,38 @@ MAX_N = 3  # three 21-bit ids fill 63 bits of an int64 key
 DEFAULT_TOKEN_PATTERN = r"\w+|[!?]"  # noqa: S105 (a regex, not a secret)
 TF_MODES = ("raw", "binary", "sublinear")
 LENGTH_FEATURE_NAME = "[1/sqrt(n-grams)]"
+# A token id with this bit set is the token inside a negation's scope (ids stay below it).
+NEGATED = 1 << (TOKEN_BITS - 1)
+NEGATED_PREFIX = "NOT_"
+NEGATORS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "nor",
+        "neither",
+        "cannot",
+        "without",
+        "hardly",
+        "barely",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "wont",
+        "wouldnt",
+        "cant",
+        "couldnt",
+        "shouldnt",
+    ]
+)
+NEGATION_STOPS = frozenset(["but", "and", "however", "although", "though", "yet", "!", "?"])
 # Large batches are scored this many reviews at a time: the working arrays stay in cache.
 SCORING_CHUNK = 1024
 
@@ -48,6 +83,32 @@ def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     counts = np.diff(np.append(starts, len(ordered)))
     return ordered[starts], counts
+
+
+def is_negator(token: str) -> bool:
+    return token in NEGATORS or token.endswith("n't")
+
+
+def is_negation_stop(token: str) -> bool:
+    return token in NEGATION_STOPS or token.strip("!?") == ""
+
+
+def mark_negation(
+    ids: np.ndarray, rows: np.ndarray, negators: np.ndarray, stops: np.ndarray, scope: int
+) -> np.ndarray:
+    """``ids`` with NEGATED set on the (known) tokens within ``scope`` tokens after a negator in
+    the same review, stopping at a stop token; ``negators``/``stops`` are boolean per token id."""
+    if scope == 0 or len(ids) == 0:
+        return ids
+    base = ids & (NEGATED - 1)
+    negator, stop = negators[base], stops[base]
+    same_row = rows[1:] == rows[:-1]
+    alive, marked = negator, np.zeros(len(ids), dtype=bool)
+    for _ in range(scope):
+        # Scope moves one token on, within a review, and ends at a stop token or a new negator.
+        alive = np.concatenate(([False], alive[:-1] & same_row)) & ~stop & ~negator
+        marked |= alive
+    return np.where(marked & (ids > 0), ids | NEGATED, ids)
 
 
 def _ngram_keys(ids: np.ndarray, rows: np.ndarray, max_n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +155,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         token_pattern: str = DEFAULT_TOKEN_PATTERN,
         preprocessor: Callable[[str], str] | None = strip_tags,
         dtype: type = np.float64,
+        negation_scope: int = 0,
     ) -> None:
         self.max_n = max_n
         self.min_df = min_df
@@ -104,6 +166,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         self.token_pattern = token_pattern
         self.preprocessor = preprocessor
         self.dtype = dtype
+        self.negation_scope = negation_scope
 
     # --- the parts the loader's OOV rate uses (same names as scikit-learn's vectorizers)
     def build_preprocessor(self) -> Callable[[str], str]:
@@ -132,6 +195,23 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
             raise ValueError(f"max_n must be between 1 and {MAX_N}, got {self.max_n}")
         if self.tf not in TF_MODES:
             raise ValueError(f"tf must be one of {TF_MODES}, got {self.tf!r}")
+        if not 0 <= self.negation_scope <= 10:
+            raise ValueError(f"negation_scope must be between 0 and 10, got {self.negation_scope}")
+
+    def _token_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(is negator, is stop) per token id (index 0: unknown token)."""
+        if getattr(self, "_classes", None) is None:
+            tokens = ["", *self.tokens_]
+            stops = np.fromiter(map(is_negation_stop, tokens), dtype=bool, count=len(tokens))
+            stops[0] = False  # an unknown token does not end a negation's scope
+            negators = np.fromiter(map(is_negator, tokens), dtype=bool, count=len(tokens))
+            self._classes = (negators, stops)
+        return self._classes
+
+    def _marked(self, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.negation_scope:
+            return ids, rows
+        return mark_negation(ids, rows, *self._token_classes(), self.negation_scope), rows
 
     def _token_lists(self, texts: Sequence[str]) -> list[list[str]]:
         preprocess, tokenize = self.build_preprocessor(), self.build_tokenizer()
@@ -153,11 +233,13 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         self._check()
         token_lists = self._token_lists(texts)
         tokens = sorted(set(chain.from_iterable(token_lists)))
-        if len(tokens) > MAX_TOKENS:
-            raise ValueError(f"{len(tokens)} distinct tokens exceed the {MAX_TOKENS} id space")
+        limit = NEGATED - 1 if self.negation_scope else MAX_TOKENS
+        if len(tokens) > limit:
+            raise ValueError(f"{len(tokens)} distinct tokens exceed the {limit} id space")
         self.tokens_ = tokens
         self.__dict__.pop("token_ids_", None)  # rebuilt from these tokens on first use
-        keys, rows = _ngram_keys(*self._encode(token_lists), self.max_n)
+        self._classes = None
+        keys, rows = _ngram_keys(*self._marked(*self._encode(token_lists)), self.max_n)
         # Document frequency: count each (review, n-gram) pair once.
         unique_keys, key_index = np.unique(keys, return_inverse=True)
         pairs, _ = sorted_unique(rows * len(unique_keys) + key_index)
@@ -172,8 +254,12 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
     # --- inference
     def prepare(self) -> NgramVectorizer:
         """Build the lookup tables (~0.15 s); otherwise the first transform does."""
+        if self.negation_scope and len(self.tokens_) >= NEGATED:
+            raise ValueError(f"negation marking needs fewer than {NEGATED} tokens")
         self._key_table()
         self._token_encoder()
+        if self.negation_scope:
+            self._token_classes()
         return self
 
     def _token_encoder(self) -> token_ids.TokenIdEncoder | None:
@@ -186,8 +272,8 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         """(token id, row) of every token of ``texts`` in order; id 0 = not in the token table."""
         encoder = self._token_encoder()
         if encoder is None:
-            return self._encode(self._token_lists(texts))
-        return encoder.encode(list(map(self.build_preprocessor(), texts)))
+            return self._marked(*self._encode(self._token_lists(texts)))
+        return self._marked(*encoder.encode(list(map(self.build_preprocessor(), texts))))
 
     def _key_table(self) -> KeyTable:
         if getattr(self, "_table", None) is None:
@@ -257,7 +343,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         for start in range(0, len(texts), SCORING_CHUNK):
             chunk = texts[start : start + SCORING_CHUNK]
             ids, rows = self._token_ids(chunk)
-            if oov_rates is not None:
+            if oov_rates is not None:  # (a marked token is known: only id 0 is unknown)
                 tokens = np.bincount(rows, minlength=len(chunk))
                 unknown = np.bincount(rows[ids == 0], minlength=len(chunk))
                 oov_rates[start : start + len(chunk)] = np.divide(
@@ -279,7 +365,12 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         for key in self.keys_.tolist():
             parts = []
             while key:
-                parts.append(tokens[key & mask])
+                token_id = key & mask
+                parts.append(
+                    NEGATED_PREFIX + tokens[token_id & (NEGATED - 1)]
+                    if self.negation_scope and token_id & NEGATED
+                    else tokens[token_id]
+                )
                 key >>= TOKEN_BITS
             names.append(" ".join(reversed(parts)))
         if self.length_feature:

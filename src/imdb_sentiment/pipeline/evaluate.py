@@ -44,16 +44,56 @@ def reliability_rows(labels: np.ndarray, probabilities: np.ndarray, bins: int) -
     return pd.DataFrame(rows, columns=["predicted", "observed", "reviews"])
 
 
+def distance_from_half(probabilities: np.ndarray) -> float:
+    """Mean |p - 0.5|: how sure the model claims to be (0.5 when every answer is 0 or 1)."""
+    return float(np.mean(np.abs(probabilities - 0.5)))
+
+
 def short_review_metrics(
     labels: np.ndarray, probabilities: np.ndarray, texts: list[str], threshold: float
 ) -> dict[str, float]:
     predicted = probabilities >= threshold
     return {
         "accuracy": round(float((predicted == labels).mean()), 6),
+        "ece": round(expected_calibration_error(labels, probabilities, bins=10), 6),
+        "mean_distance_from_half": round(distance_from_half(probabilities), 6),
         "predicted_positive_rate": round(float(predicted.mean()), 6),
         "true_positive_rate": round(float(labels.mean()), 6),
         "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 3),
         "rows": len(labels),
+    }
+
+
+# Candidate half-widths of the "not sure" band, and the width of the ring each one is judged on.
+_BAND_STEP, _BAND_RING, _BAND_MIN_ROWS = 0.01, 0.05, 50
+
+
+def not_sure_band(labels: np.ndarray, probabilities: np.ndarray, min_accuracy: float) -> float:
+    """Half-width w of the band (0.5 - w, 0.5 + w) in which the model should say "not sure".
+
+    Going out from 0.5, w is the first distance at which the rows just outside it (the ring
+    w <= |p - 0.5| < w + 0.05, validation sentences) were called right more than
+    ``min_accuracy`` of the time: inside the band the label was closer to a guess than that.
+    """
+    right = (probabilities >= 0.5) == labels
+    distance = np.abs(probabilities - 0.5)
+    for width in np.arange(0, 0.5, _BAND_STEP):
+        ring = (distance >= width) & (distance < width + _BAND_RING)
+        if ring.sum() >= _BAND_MIN_ROWS and right[ring].mean() > min_accuracy:
+            return round(float(width), 2)
+    return 0.5 - _BAND_STEP
+
+
+def band_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, low: float, high: float
+) -> dict[str, float]:
+    """Share of rows the band answers "not sure", and the accuracy of the rest."""
+    inside = (probabilities > low) & (probabilities < high)
+    right = (probabilities >= 0.5) == labels
+    outside = right[~inside]
+    return {
+        "not_sure_share": round(float(inside.mean()), 6),
+        "accuracy_outside": round(float(outside.mean()) if len(outside) else float("nan"), 6),
     }
 
 
@@ -109,6 +149,7 @@ def classification_metrics(
         "log_loss": metrics.log_loss(labels, probabilities, labels=[0, 1]),
         "brier": metrics.brier_score_loss(labels, probabilities),
         "ece": expected_calibration_error(labels, probabilities, bins=10),
+        "mean_distance_from_half": distance_from_half(probabilities),
         "predicted_positive_rate": float(predicted.mean()),
         "rows": len(labels),
     }

@@ -55,6 +55,7 @@ def export_bundle(
     reference_probabilities: np.ndarray,
     parity_sample: int,
     profile_probabilities: np.ndarray | None = None,
+    not_sure: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write ``output/`` (manifest.json + model files) atomically and return the manifest.
 
@@ -62,6 +63,8 @@ def export_bundle(
     (validation reviews), computed from the stored feature matrix. ``profile_probabilities``
     (default: the bundle's own scores) go into the drift reference profile: when the exported
     model was refitted on those reviews, pass the scores of a model that never saw them.
+    ``not_sure`` ({"low": ..., "high": ...}) is the band of probabilities in which a client should
+    answer "not sure" rather than a label (chosen on validation by the evaluate stage).
     """
     model_files = dump_model(pipeline)
     listing = {
@@ -78,6 +81,7 @@ def export_bundle(
         "version": version,
         "labels": list(LABELS),
         "threshold": threshold,
+        **({"not_sure": not_sure} if not_sure is not None else {}),
         "files": listing,
         "params": params,
         "metrics": metrics,

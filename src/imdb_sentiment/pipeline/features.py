@@ -30,6 +30,7 @@ def build_vectorizer(params: FeaturizeParams) -> Vectorizer:
             max_df=params.max_df,
             tf=tf,
             length_feature=params.length_feature,
+            negation_scope=params.negation_scope,
             token_pattern=params.token_pattern,
             preprocessor=strip_tags,
         )

@@ -60,6 +60,13 @@ class FeaturizeParams(_Section):
         description="ngram only: one more column, 1/sqrt(distinct n-grams), so a linear model "
         "can learn how short input shifts its score",
     )
+    negation_scope: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="ngram only: mark up to this many tokens after a negation ('not', "
+        "'never', 'didn't'...) as negated tokens of their own (0: off)",
+    )
     sublinear_tf: bool = True
     binary: bool = False
 
@@ -96,9 +103,12 @@ class FeaturizeParams(_Section):
                 raise ValueError("max_features is only supported by vectorizer 'tfidf'; use min_df")
         elif (
             self.length_feature
+            or self.negation_scope
             or self.token_pattern != FeaturizeParams.model_fields["token_pattern"].default
         ):
-            raise ValueError("length_feature and token_pattern are for vectorizer 'ngram' only")
+            raise ValueError(
+                "length_feature, negation_scope and token_pattern are for vectorizer 'ngram' only"
+            )
         return self
 
 
@@ -156,6 +166,13 @@ class EvaluateParams(_Section):
         default=3, ge=1, le=50, description="Shortest sentence kept in the short-review sets"
     )
     top_ngrams: int = Field(default=25, ge=1, le=500, description="n-grams per class reported")
+    not_sure_accuracy: float = Field(
+        default=0.7,
+        gt=0.5,
+        lt=1,
+        description="The 'not sure' band around 0.5 ends where validation sentences start being "
+        "called right more often than this",
+    )
 
 
 class ExportParams(_Section):
