@@ -90,16 +90,18 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
                 prefix="imdb-sentiment-metrics-"
             )
+    from app.http_protocol import server_options
+
     uvicorn.run(
         "app.main:app",
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop="uvloop",
-        http="app.http_protocol:JoinedWritesHttpToolsProtocol",  # httptools, one send() per response
         lifespan="on",
         access_log=args.access_log,
         log_level=args.log_level,
+        # uvloop, httptools with one send() per response, limits, the trusted proxy
+        **server_options(get_settings()),
     )
     # A bundle that fails to load in the app's start-up makes uvicorn exit with status 3.
     return 0
