@@ -6,7 +6,6 @@ service's heavy lane (:mod:`app.service`); a batch body is parsed and validated 
 process, so the route only checks its content type and hands the bytes on.
 """
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
