@@ -37,7 +37,14 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import WRK_SCRIPT, free_port, load_reviews, run_wrk, start_server
+from api import (
+    WRK_SCRIPT,
+    bare_fastapi_rate,
+    free_port,
+    load_reviews,
+    run_wrk,
+    start_server,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "abuse.json"
@@ -49,23 +56,6 @@ GOALS = {
     "recovery_s_below": 15,
     "service_over_bare_fastapi_at_least": 1.5,
 }
-BARE_APP = """
-from fastapi import FastAPI
-from pydantic import BaseModel
-
-
-class Review(BaseModel):
-    text: str
-
-
-app = FastAPI()
-
-
-@app.post("/predict")
-async def predict(review: Review) -> dict:
-    return {"label": "positive", "probability_positive": 0.5, "model_version": "x",
-            "explanation": None}
-"""
 
 
 # ---- hostile bodies and a client that survives the server hanging up on it -------------------
@@ -259,27 +249,6 @@ def oversized(port: int, pid: int) -> dict[str, dict]:
     return results
 
 
-def bare_fastapi_rate(folder: Path, bodies: Path, script: Path, args: argparse.Namespace) -> dict:
-    (folder / "bare_app.py").write_text(BARE_APP)
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)]
-    command += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        run_wrk(port, "/predict", bodies, args.connections, 2, script)  # warm-up
-        return run_wrk(port, "/predict", bodies, args.connections, args.duration, script)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def non_2xx(result: dict) -> int:
     return sum(result["errors"].values())
 
@@ -376,7 +345,7 @@ def main() -> int:
         results["server_log_unretrieved_exceptions"] = log.count("exception was never retrieved")
         results["bare_fastapi"] = {}
         for name, path in bodies.items():
-            bare = bare_fastapi_rate(folder, path, script, args)
+            bare = bare_fastapi_rate(folder, path, script, args.connections, args.duration)
             service = results["under_abuse"][name]["unloaded"]["requests_per_s"]
             results["bare_fastapi"][name] = {
                 "bare": bare,
