@@ -257,3 +257,24 @@ def test_x_forwarded_for_counts_only_from_the_trusted_proxy(
         assert _wait_for(lambda: "GET /health" in log.read_text(), limit=10)
     (line,) = [row for row in log.read_text().splitlines() if "GET /health" in row]
     assert f"{logged}:" in line
+
+
+def test_past_the_connection_limit_uvicorn_answers_a_json_503(
+    small_bundle: Path, tmp_path: Path
+) -> None:
+    import socket
+
+    env = {"IMDB_SENTIMENT_LIMIT_CONCURRENCY": "3"}
+    with running_server_process(small_bundle, tmp_path / "server.log", **env) as (_, base):
+        idle = [socket.create_connection(("127.0.0.1", _port(base))) for _ in range(3)]
+        try:
+            time.sleep(0.5)  # the server has accepted them
+            answer = requests.get(f"{base}/health", timeout=10)
+        finally:
+            for connection in idle:
+                connection.close()
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["retry-after"] == "1"
+        assert "connection limit" in answer.json()["detail"]
+        assert _wait_for(lambda: requests.get(f"{base}/health", timeout=10).ok, limit=10)
