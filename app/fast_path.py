@@ -71,8 +71,11 @@ class ServiceFront:
             return
         body: bytes | None = None
         if length or chunked:
-            body = await _read_body(receive, limit)
-            if body is None:  # over the limit while reading, or the client went away
+            try:
+                body = await _read_body(receive, limit)
+            except _Disconnected:  # the client went away: nobody to answer
+                return
+            if body is None:  # over the limit while reading
                 await self._too_large(scope, send, limit, started, close=True)
                 return
         if body is not None and self._fast_candidate(scope, content_type):
@@ -169,14 +172,18 @@ def _body_headers(scope: Scope) -> tuple[int | None, bool, bytes | None]:
     return length, chunked, content_type
 
 
+class _Disconnected(Exception):  # noqa: N818 (a signal, not an error)
+    """The client went away while sending its body."""
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None past ``limit`` bytes or on a disconnect (never more in memory)."""
+    """The whole body, or None past ``limit`` bytes (never more in memory)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return None
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
