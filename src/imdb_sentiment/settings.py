@@ -15,7 +15,7 @@
 | IMDB_SENTIMENT_QUEUE_LIMIT       | 1024                             | single reviews waiting; then 503 |
 | IMDB_SENTIMENT_HEAVY_SCORING_PROCESSES | 1                          | processes for batch and explain  |
 | IMDB_SENTIMENT_HEAVY_TIMEOUT_SECONDS | 30                           | deadline of one batch or explain |
-| IMDB_SENTIMENT_HEAVY_QUEUE_LIMIT | 4                                | heavy requests waiting; then 503 |
+| IMDB_SENTIMENT_HEAVY_QUEUE_LIMIT | 16                               | heavy requests waiting; then 503 |
 | IMDB_SENTIMENT_HEAVY_NICE        | 10                               | CPU niceness of heavy processes  |
 | IMDB_SENTIMENT_READY_TIMEOUT_SECONDS | 2                            | /ready: ping deadline            |
 | IMDB_SENTIMENT_MAX_BATCH_BODY_BYTES | batch size x text chars + 64 KiB | /predict/batch body limit     |
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Deadline of one batch or explain request"
     )
     heavy_queue_limit: int = Field(
-        default=4, ge=0, description="Batch/explain requests waiting beyond those being scored"
+        default=16, ge=0, description="Batch/explain requests waiting beyond those being scored"
     )
     heavy_nice: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of the batch/explain processes"
