@@ -7,8 +7,9 @@ event loop's time (py-spy). Here writes made during one turn of the event loop a
 sent at the end of that turn; nothing else about the connection changes.
 
 It subclasses uvicorn's private ``HttpToolsProtocol``, so pyproject.toml bounds uvicorn's version
-to the releases it was tested with, and :func:`protocol` falls back to the stock protocol (with
-a warning) when the installed uvicorn is outside that range or the class is not what it expects.
+to the releases it was tested with, and ``JoinedWritesHttpToolsProtocol`` is the stock protocol
+(with a warning) when the installed uvicorn is outside that range or the class is not what it
+expects.
 The errors uvicorn writes itself (a malformed request, too many connections) become the
 service's JSON error shape here as well.
 """
@@ -26,7 +27,6 @@ logger = logging.getLogger("uvicorn.error.imdb_sentiment")
 
 # The uvicorn releases this subclass was tested against (keep in step with pyproject.toml).
 TESTED_UVICORN = ((0, 30), (0, 55))
-STOCK = "httptools"
 
 
 class _JoinedWrites:
@@ -129,28 +129,16 @@ def _build() -> type | None:
     return JoinedWritesHttpToolsProtocol
 
 
-JoinedWritesHttpToolsProtocol = _build()
+def _stock() -> type:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # no httptools: uvicorn's pure-Python protocol
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    return HttpToolsProtocol
 
 
-def protocol() -> str:
-    """What to pass as uvicorn's ``http``: the subclass, or the stock protocol's name.
-
-    A string, which each worker imports (a class would have to be pickled for ``--workers``).
-    """
-    if JoinedWritesHttpToolsProtocol is None:
-        return STOCK
-    return f"{__name__}:JoinedWritesHttpToolsProtocol"
-
-
-def server_options(settings: Any) -> dict[str, Any]:
-    """uvicorn's settings for the service: protocol, bounds and the trusted proxy."""
-    return {
-        "loop": "uvloop",
-        "http": protocol(),
-        "limit_concurrency": settings.limit_concurrency,
-        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
-        # X-Forwarded-For/-Proto only from these addresses (nginx on Beanstalk): anyone else
-        # could claim any client address.
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
-    }
+# What `imdb-sentiment serve` passes to uvicorn as "app.http_protocol:JoinedWritesHttpToolsProtocol"
+# (a string, which each worker imports): the subclass, or the stock protocol when it cannot be.
+JoinedWritesHttpToolsProtocol: type = _build() or _stock()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
-from app.http_protocol import server_options
 from app.main import create_app
 from imdb_sentiment.settings import Settings
 
@@ -28,14 +28,27 @@ def test_an_unexpected_error_in_a_route_is_a_json_500(small_bundle: Path) -> Non
         assert client.post("/predict", json={"text": "a fine film"}).status_code == 200
 
 
-def test_uvicorn_runs_bounded_and_trusts_only_the_configured_proxy() -> None:
-    settings = Settings(
-        limit_concurrency=64, graceful_shutdown_seconds=7, forwarded_allow_ips="10.0.0.2"
-    )
-    options = server_options(settings)
+def test_serve_runs_uvicorn_bounded_and_trusting_only_the_configured_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    from imdb_sentiment import cli, settings
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **options: calls.append(options))
+    monkeypatch.setenv("IMDB_SENTIMENT_LIMIT_CONCURRENCY", "64")
+    monkeypatch.setenv("IMDB_SENTIMENT_GRACEFUL_SHUTDOWN_SECONDS", "7")
+    monkeypatch.setenv("IMDB_SENTIMENT_FORWARDED_ALLOW_IPS", "10.0.0.2")
+    settings.get_settings.cache_clear()
+    try:
+        assert cli.main(["serve", "--port", "1"]) == 0
+    finally:
+        settings.get_settings.cache_clear()
+    (options,) = calls
     assert options["limit_concurrency"] == 64
     assert options["timeout_graceful_shutdown"] == 7
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == "10.0.0.2"
     assert options["http"] == "app.http_protocol:JoinedWritesHttpToolsProtocol"
-    assert Settings().forwarded_allow_ips == "127.0.0.1"
+    assert Settings.model_fields["forwarded_allow_ips"].default == "127.0.0.1"

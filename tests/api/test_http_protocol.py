@@ -79,8 +79,10 @@ def test_writelines_and_write_eof_keep_the_order_on_the_wire() -> None:
 
 
 def test_the_locked_uvicorn_gets_the_joined_writes_protocol() -> None:
-    assert http_protocol.JoinedWritesHttpToolsProtocol is not None
-    assert http_protocol.protocol() == "app.http_protocol:JoinedWritesHttpToolsProtocol"
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    joined = http_protocol.JoinedWritesHttpToolsProtocol
+    assert issubclass(joined, HttpToolsProtocol) and joined is not HttpToolsProtocol
 
 
 def test_an_untested_uvicorn_falls_back_to_the_stock_protocol_with_a_warning(
@@ -92,8 +94,9 @@ def test_an_untested_uvicorn_falls_back_to_the_stock_protocol_with_a_warning(
     with caplog.at_level("WARNING"):
         assert http_protocol._build() is None
     assert "is not a release the joined-writes protocol was tested with" in caplog.text
-    monkeypatch.setattr(http_protocol, "JoinedWritesHttpToolsProtocol", None)
-    assert http_protocol.protocol() == "httptools"
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert (http_protocol._build() or http_protocol._stock()) is HttpToolsProtocol
 
 
 def test_the_version_bound_in_pyproject_matches_the_tested_range() -> None:
