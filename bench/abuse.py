@@ -11,7 +11,10 @@ In one run, against a fresh server (1 uvicorn worker) on loopback:
    characters): valid requests/s, non-2xx count, peak RSS of the process tree.
 3. SIGKILL of the scoring process: time until /predict answers 200 again.
 4. /predict throughput against a bare FastAPI app (one pydantic model, a constant answer) on the
-   same uvicorn (uvloop + httptools), measured in the same run.
+   same uvicorn (uvloop + httptools): alternating short runs, so each pair sees the same machine.
+
+Two sets of valid requests: the opening ~120 characters of real reviews (the service's own cost,
+where the goal against bare FastAPI applies) and whole reviews (the model's cost dominates).
 
 Every loop is bounded in time and count, and traffic goes only to 127.0.0.1. Results (with the
 git commit) go to bench/results/abuse.json; the exit status is 1 if a goal is missed.
@@ -39,7 +42,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api import (
     WRK_SCRIPT,
-    bare_fastapi_rate,
+    bare_fastapi_server,
     free_port,
     load_reviews,
     run_wrk,
@@ -259,6 +262,31 @@ def git_commit() -> str:
     ).stdout.strip()
 
 
+def compare_with_bare(
+    port: int, bare_port: int, bodies: Path, script: Path, args: argparse.Namespace
+) -> dict:
+    """Alternate short wrk runs on the service and on the bare app: the shared machine's speed
+    drifts within minutes, so each pair is measured at nearly the same moment."""
+    for target in (port, bare_port):
+        run_wrk(target, "/predict", bodies, args.connections, 2, script)  # warm-up
+    rounds = []
+    for _ in range(args.rounds):
+        service = run_wrk(port, "/predict", bodies, args.connections, args.round_seconds, script)
+        bare = run_wrk(bare_port, "/predict", bodies, args.connections, args.round_seconds, script)
+        rounds.append(
+            {
+                "service_requests_per_s": service["requests_per_s"],
+                "bare_requests_per_s": bare["requests_per_s"],
+                "ratio": round(service["requests_per_s"] / bare["requests_per_s"], 3),
+                "errors": non_2xx(service) + non_2xx(bare),
+            }
+        )
+    ratios = sorted(item["ratio"] for item in rounds)
+    result = {"rounds": rounds, "median_service_over_bare": ratios[len(ratios) // 2]}
+    print(f"service vs bare FastAPI, {bodies.stem} reviews: {result}", flush=True)
+    return result
+
+
 def short_reviews(reviews: list[str], chars: int = 120) -> list[str]:
     """The opening of each real review, cut at a word: every request still a different text."""
     return [text[:chars].rsplit(" ", 1)[0] for text in reviews]
@@ -270,6 +298,10 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--abusers", type=int, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating service/bare FastAPI runs per set"
+    )
+    parser.add_argument("--round-seconds", type=int, default=4)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -304,13 +336,18 @@ def main() -> int:
         port = free_port()
         server = start_server(args.bundle, port, 1, folder / "server.log")
         hostile = hostile_bodies(reviews)
+        results["bare_fastapi"] = {}
+        results["under_abuse"] = {}
         try:
             pid = server.pid
             results["oversized"] = oversized(port, pid)
             results["idle_tree_rss_mb"] = round(tree_rss(pid) / 2**20, 1)
-            results["under_abuse"] = {}
+            with bare_fastapi_server(folder) as bare_port:
+                for name, path in bodies.items():
+                    results["bare_fastapi"][name] = compare_with_bare(
+                        port, bare_port, path, script, args
+                    )
             for name, path in bodies.items():
-                run_wrk(port, "/predict", path, args.connections, 2, script)  # warm-up
                 unloaded = run_wrk(port, "/predict", path, args.connections, args.duration, script)
                 print(f"{name} reviews, unloaded: {unloaded}", flush=True)
                 with (
@@ -343,15 +380,6 @@ def main() -> int:
             server.wait(timeout=60)
             log = (folder / "server.log").read_text()
         results["server_log_unretrieved_exceptions"] = log.count("exception was never retrieved")
-        results["bare_fastapi"] = {}
-        for name, path in bodies.items():
-            bare = bare_fastapi_rate(folder, path, script, args.connections, args.duration)
-            service = results["under_abuse"][name]["unloaded"]["requests_per_s"]
-            results["bare_fastapi"][name] = {
-                "bare": bare,
-                "service_over_bare": round(service / bare["requests_per_s"], 3),
-            }
-            print(f"bare FastAPI, {name} reviews: {bare}", flush=True)
     sizes = results["oversized"].values()
     abuse = results["under_abuse"].values()
     results["goals_met"] = checks = {
@@ -372,7 +400,7 @@ def main() -> int:
         # The goal is set for short reviews, where the service (not the model) is what is
         # measured; whole reviews are reported beside it.
         "service_over_bare_fastapi_short_reviews": results["bare_fastapi"]["short"][
-            "service_over_bare"
+            "median_service_over_bare"
         ]
         >= GOALS["service_over_bare_fastapi_at_least"],
     }

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -165,10 +167,10 @@ def bare_framework_rate(port: int, connections: int) -> float:
     )
 
 
-def bare_fastapi_rate(
-    folder: Path, bodies: Path, script: Path, connections: int, duration: int
-) -> dict:
-    """wrk on a bare FastAPI app (one pydantic model, a constant answer), same uvicorn setup."""
+@contextmanager
+def bare_fastapi_server(folder: Path) -> Iterator[int]:
+    """A bare FastAPI app (one pydantic model, a constant answer) on the same uvicorn setup
+    (uvloop + httptools); yields its port."""
     (folder / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)]
@@ -182,11 +184,19 @@ def bare_fastapi_rate(
                 break
             except OSError:
                 time.sleep(0.2)
-        run_wrk(port, "/predict", bodies, connections, 2, script)  # warm-up
-        return run_wrk(port, "/predict", bodies, connections, duration, script)
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def bare_fastapi_rate(
+    folder: Path, bodies: Path, script: Path, connections: int, duration: int
+) -> dict:
+    """wrk on the bare FastAPI app with the same bodies."""
+    with bare_fastapi_server(folder) as port:
+        run_wrk(port, "/predict", bodies, connections, 2, script)  # warm-up
+        return run_wrk(port, "/predict", bodies, connections, duration, script)
 
 
 def mean_microbatch(port: int) -> float | None:
