@@ -41,8 +41,9 @@ def build_router(metrics: ServiceMetrics, metrics_enabled: bool) -> APIRouter:
         return {"status": "ready", "model_version": service.model.version}
 
     @router.get("/model", response_model=ModelCard, responses=NOT_LOADED)
-    async def model_card(model: ModelDep) -> Any:
+    async def model_card(model: ModelDep, service: ServiceDep) -> Any:
         """The served bundle's manifest: version, params, metrics and data hash."""
+        # service.settings holds the deployment's settings, should the card need any.
         return {**model.manifest, "source": model.source}
 
     if metrics_enabled:

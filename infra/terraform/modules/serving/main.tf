@@ -1,6 +1,6 @@
 locals {
-  # Must equal the API's liveness route (GET /health, see app/).
-  health_check_path = "/health"
+  # The API's readiness route (GET /ready, see app/): 200 only while the model answers in time.
+  health_check_path = "/ready"
 }
 
 # ---------------------------------------------------------------- image registry
