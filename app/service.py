@@ -60,6 +60,9 @@ class HeavyLane:
 
 
 class Service:
+    """The loaded model and its lanes, for the routes and the fast path; started by the app's
+    lifespan once the bundle is loaded."""
+
     def __init__(self, settings: Settings, metrics: ServiceMetrics, batch_request: type) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -68,9 +71,9 @@ class Service:
         self.batcher: MicroBatcher | None = None
         self.heavy: HeavyLane | None = None
         self._pools: list[ScoringPool] = []
-        self._jobs: Jobs | None = None
 
     def ready(self) -> bool:
+        """Started: the fast path may answer (``/ready`` also pings the scoring processes)."""
         return self.batcher is not None
 
     async def start(self, model: SentimentModel) -> None:
@@ -81,7 +84,7 @@ class Service:
         # and the forked scoring processes share their memory pages.
         gc.freeze()
         self.model = model
-        self._jobs = jobs = Jobs(model, self.batch_request, settings.explain_top_k)
+        jobs = Jobs(model, self.batch_request, settings.explain_top_k)
         if settings.api_scoring_processes:
             light = ScoringPool(
                 jobs,
