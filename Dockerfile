@@ -5,7 +5,9 @@
 # models/imdb-sentiment> MODEL_REGISTRY_VERSION=<champion's version>. The build then fails, and
 # the container refuses to start, unless the bundle inside is exactly that one.
 # Versions come from uv.lock; the image runs as a non-root user and listens on 8000.
-FROM python:3.11.7-slim-bookworm AS build
+# Newest CPython 3.11 patch on current Debian, by full tag (no digest that could not be verified);
+# Dependabot (.github/dependabot.yml) proposes newer patch tags as reviewed pull requests.
+FROM python:3.11.16-slim-trixie AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
@@ -16,7 +18,7 @@ COPY src/ src/
 COPY app/ app/
 RUN uv sync --frozen --no-dev --extra serve --no-editable
 
-FROM python:3.11.7-slim-bookworm
+FROM python:3.11.16-slim-trixie
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin imdb
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv

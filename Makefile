@@ -103,6 +103,10 @@ serve: $(SYNCED) ## Run the API and page at http://127.0.0.1:8000/ (set HOST, PO
 bench-api: $(SYNCED) ## Load-test the API with wrk, 1 and 2 workers; JSON in bench/results/api.json
 	python bench/api.py
 
+.PHONY: bench-abuse
+bench-abuse: $(SYNCED) ## Valid traffic while clients abuse the API, oversized bodies, scorer kill -> bench/results/abuse.json
+	nice python bench/abuse.py
+
 eb-bundle: $(SYNCED) ## Elastic Beanstalk source bundle for IMAGE_URI (an ECR image) in dist/
 	@test -n "$(IMAGE_URI)" || { echo "set IMAGE_URI=<account>.dkr.ecr.<region>.amazonaws.com/imdb-sentiment:<tag>"; exit 2; }
 	python app/beanstalk/make_source_bundle.py --image "$(IMAGE_URI)" --output dist/eb-source-bundle.zip

@@ -9,12 +9,16 @@ The scorer is a coroutine. When it scores in another process (the service's defa
 loop parses and answers HTTP requests while a batch is being scored, and the texts that arrive
 meanwhile form the next batch: at most ``max_in_flight`` batches are out at once (the scoring
 processes' capacity), so batches grow with the load instead of queueing behind each other.
+At most ``max_pending`` texts wait for a batch: past that, a request is refused at once
+(:class:`app.errors.OverloadedError`, a 503) instead of queueing without bound.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import numpy as np
+
+from app.errors import OverloadedError
 
 Scorer = Callable[[Sequence[str]], Awaitable[np.ndarray]]
 
@@ -26,11 +30,14 @@ class MicroBatcher:
         max_batch: int = 64,
         max_in_flight: int = 1,
         on_batch: Callable[[int], None] | None = None,
+        max_pending: int = 1024,
     ) -> None:
-        if max_batch < 1 or max_in_flight < 1:
+        if max_batch < 1 or max_in_flight < 1 or max_pending < 1:
             raise ValueError(
-                f"max_batch and max_in_flight must be at least 1, got {max_batch}, {max_in_flight}"
+                "max_batch, max_in_flight and max_pending must be at least 1, got "
+                f"{max_batch}, {max_in_flight}, {max_pending}"
             )
+        self._max_pending = max_pending
         self._score = score
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
@@ -40,6 +47,8 @@ class MicroBatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def probability(self, text: str) -> float:
+        if len(self._pending) >= self._max_pending:
+            raise OverloadedError(f"{self._max_pending} reviews are already waiting to be scored")
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
         self._schedule_flush()

@@ -116,8 +116,9 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "loading"]
+    status: Literal["ready", "loading", "unresponsive"]
     model_version: str | None = None
+    detail: str | None = Field(default=None, description="Why the service is not ready (503)")
 
 
 class ModelCard(BaseModel):

@@ -1,17 +1,16 @@
-"""Score the API's micro-batches in a forked process, so the event loop keeps serving HTTP.
+"""Scoring processes: forked children that do the model's work while the event loop serves HTTP.
 
 Tokenizing holds the GIL, so a thread cannot overlap it with request handling; a process can.
-The process is forked once the model is loaded (and ``gc.freeze()``-d, so parent and child share
-its memory) and inherits it: only the texts and the probabilities cross, as length-prefixed
-messages (plain bytes, no pickle) over a socket pair that the event loop reads without blocking
-and without helper threads.
-(``ProcessPoolExecutor`` moves results through a management thread, whose fight with the event
-loop for the GIL cost more than the scoring it took off the loop.)
+Each process is forked once the model is loaded (and ``gc.freeze()``-d, so parent and child share
+its memory) and inherits it: only plain bytes cross (:mod:`app.jobs`), as length-prefixed
+messages over a socket pair that the event loop reads without blocking and without helper
+threads. (``ProcessPoolExecutor`` moves results through a management thread, whose fight with
+the event loop for the GIL cost more than the scoring it took off the loop.)
 
-Each process takes two batches at a time, so it starts the next as soon as it answers one (one at
-a time, it idled ~8 % of the time waiting for the loop; with two, ~96 % busy, both measured before
-the vectorized tokenizer made scoring faster). A scoring process that dies (killed, out of
-memory) is replaced, and the batches it held are scored again.
+Each process may take a few jobs at a time, so it starts the next as soon as it answers one. Every
+job has a deadline: a process that misses it (hung, or stopped) is killed and replaced, and the
+job fails with :class:`ScoringTimeoutError`. A process that dies (killed, out of memory) is replaced
+and the jobs it held are sent again, once.
 """
 
 from __future__ import annotations
@@ -23,50 +22,52 @@ import multiprocessing
 import os
 import signal
 import socket
-import struct
 from collections import deque
 from collections.abc import Sequence
-from itertools import pairwise
 from multiprocessing.process import BaseProcess
 
 import numpy as np
 
-from imdb_sentiment.bundle import SentimentModel
+from app.jobs import LENGTH, PING, SCORE, Jobs, decode_answer, encode_texts
 
 logger = logging.getLogger("uvicorn.error.imdb_sentiment")
 
-_LENGTH = struct.Struct("!Q")
-_SCORES, _FAILURE = b"S", b"F"
-
 
 class ScoringProcessError(RuntimeError):
-    """The scoring process could not score a batch."""
+    """The scoring process could not do a job."""
+
+
+class ScoringTimeoutError(ScoringProcessError):
+    """The scoring process missed a job's deadline; it has been replaced."""
 
 
 class ScoringProcess:
-    """One forked child that answers ``model.predict_proba`` calls in the order they were sent.
+    """One forked child that answers jobs in the order they were sent.
 
-    Several batches may be out at once: the child reads the next while the server waits for the
-    previous answer, so it never idles between batches. One reader task matches the answers to
+    Several jobs may be out at once: the child reads the next while the server waits for the
+    previous answer, so it never idles between jobs. One reader task matches the answers to
     the callers, first in, first out.
     """
 
-    def __init__(self, model: SentimentModel) -> None:
-        self._model = model
+    def __init__(self, jobs: Jobs, *, nice: int = 0, name: str = "imdb-sentiment-scoring") -> None:
+        self._jobs = jobs
+        self._nice = nice
+        self._name = name
         self._process: BaseProcess | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiting: deque[asyncio.Future[bytes]] = deque()
         self._generation = 0  # which child this is: only the first caller to see it die restarts
         self._restart: asyncio.Future[None] | None = None
+        self._ping: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        """Fork the child (at start-up, before the server has threads) and connect to it."""
+        """Fork the child and connect to it."""
         ours, theirs = socket.socketpair()
         process = multiprocessing.get_context("fork").Process(
             target=_serve,
-            args=(self._model, theirs, ours),
-            name="imdb-sentiment-scoring",
+            args=(self._jobs, theirs, ours, self._nice),
+            name=self._name,
             daemon=True,
         )
         process.start()
@@ -79,38 +80,68 @@ class ScoringProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
-    async def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def busy(self) -> bool:
+        return any(not answer.done() for answer in self._waiting)
+
+    async def call(self, kind: bytes, payload: bytes, timeout: float) -> bytes:
+        """Send one job and wait for its answer, at most ``timeout`` seconds."""
         if self._restart is not None and not self._restart.done():
             await asyncio.shield(self._restart)
         generation = self._generation
         try:
-            return await self._round_trip(texts)
+            return await self._round_trip(kind, payload, timeout)
         except ConnectionError:
             if generation == self._generation:  # the first caller to see the child die
-                logger.error("the scoring process died; starting a new one to score the batch")
-                self._generation += 1
-                self.close()
-                self._restart = asyncio.ensure_future(self.start())
+                self._replace("the scoring process died; starting a new one")
             await asyncio.shield(self._restart)  # type: ignore[arg-type]
-            return await self._round_trip(texts)
+            return await self._round_trip(kind, payload, timeout)
 
-    async def _round_trip(self, texts: Sequence[str]) -> np.ndarray:
+    async def predict_proba(self, texts: Sequence[str], timeout: float = 30.0) -> np.ndarray:
+        return _scores(await self.call(SCORE, encode_texts(texts), timeout))
+
+    async def ping(self, timeout: float) -> None:
+        """Raise unless the child answers within ``timeout``; concurrent pings share one."""
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.ensure_future(self.call(PING, b"", timeout))
+            # Retrieved here too, in case every caller went away before it failed.
+            self._ping.add_done_callback(lambda ping: ping.cancelled() or ping.exception())
+        await asyncio.shield(self._ping)
+
+    async def _round_trip(self, kind: bytes, payload: bytes, timeout: float) -> bytes:
         if self._writer is None:  # never started, or a restart failed: (re)start it
             raise ConnectionError("the scoring process is not running")
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        payload = _encode(texts)
         self._waiting.append(answer)  # in the order of the writes: no await in between
-        self._writer.write(_LENGTH.pack(len(payload)) + payload)
-        await self._writer.drain()
-        data = await answer
-        if data[:1] == _FAILURE:
-            raise ScoringProcessError(data[1:].decode())
-        return np.frombuffer(data, dtype=np.float64, offset=1)
+        try:
+            self._writer.write(LENGTH.pack(len(payload) + 1) + kind + payload)
+            await self._writer.drain()
+            # On a timeout or a caller that goes away, wait_for cancels the answer: the reader
+            # skips it, and no exception is left unretrieved.
+            return await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            self._replace(f"the scoring process missed its {timeout:g} s deadline; replacing it")
+            raise ScoringTimeoutError(f"the model did not answer within {timeout:g} s") from None
+        finally:
+            answer.cancel()  # no-op once it has its answer
 
-    def close(self) -> None:
-        """Stop the child (SIGTERM: it holds no state worth a graceful exit) and the socket."""
+    def _replace(self, reason: str) -> None:
+        logger.error(reason)
+        self._generation += 1
+        self.close(kill=True)
+        self._restart = asyncio.ensure_future(self.start())
+        self._restart.add_done_callback(_log_failed_restart)
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the child (it holds no state worth a graceful exit) and the socket.
+
+        ``kill``: SIGKILL at once, which also ends a stopped or hung child without waiting.
+        """
         if self._process is not None:
-            self._process.terminate()
+            if kill:
+                self._process.kill()
+            else:
+                self._process.terminate()
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.kill()
@@ -126,13 +157,27 @@ class ScoringProcess:
         self._process = self._writer = self._reader = None
 
 
+def _scores(data: bytes) -> np.ndarray:
+    try:
+        scores = decode_answer(data)
+    except RuntimeError as error:
+        raise ScoringProcessError(str(error)) from None
+    assert isinstance(scores, np.ndarray)
+    return scores
+
+
+def _log_failed_restart(restart: asyncio.Future[None]) -> None:
+    if not restart.cancelled() and restart.exception() is not None:
+        logger.error("could not start a scoring process: %s", restart.exception())
+
+
 async def _read_answers(
     reader: asyncio.StreamReader, waiting: deque[asyncio.Future[bytes]]
 ) -> None:
     """Hand each answer to the oldest waiting caller; fail them all when the child is gone."""
     try:
         while True:
-            (size,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+            (size,) = LENGTH.unpack(await reader.readexactly(LENGTH.size))
             data = await reader.readexactly(size)
             answer = waiting.popleft()
             if not answer.done():
@@ -149,18 +194,28 @@ def _fail(waiting: deque[asyncio.Future[bytes]]) -> None:
 
 
 class ScoringPool:
-    """``count`` scoring processes; each takes up to ``depth`` batches at a time."""
+    """``count`` scoring processes; each takes up to ``depth`` jobs at a time."""
 
-    def __init__(self, model: SentimentModel, count: int, depth: int = 2) -> None:
+    def __init__(
+        self,
+        jobs: Jobs,
+        count: int,
+        *,
+        depth: int = 2,
+        timeout: float = 30.0,
+        nice: int = 0,
+        name: str = "imdb-sentiment-scoring",
+    ) -> None:
         if count < 1 or depth < 1:
             raise ValueError(f"a scoring pool needs count and depth >= 1, got {count}, {depth}")
-        self.processes = [ScoringProcess(model) for _ in range(count)]
+        self.processes = [ScoringProcess(jobs, nice=nice, name=name) for _ in range(count)]
         self.depth = depth
+        self.timeout = timeout
         self._slots: asyncio.Queue[ScoringProcess] | None = None
 
     @property
     def capacity(self) -> int:
-        """How many batches may be out at once."""
+        """How many jobs may be out at once."""
         return len(self.processes) * self.depth
 
     async def start(self) -> None:
@@ -171,28 +226,39 @@ class ScoringPool:
             for process in self.processes:
                 self._slots.put_nowait(process)
 
-    async def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    async def call(self, kind: bytes, payload: bytes) -> bytes:
         if self._slots is None:
             raise ScoringProcessError("the scoring pool is not started")
         process = await self._slots.get()
         try:
-            return await process.predict_proba(texts)
+            return await process.call(kind, payload, self.timeout)
         finally:
             self._slots.put_nowait(process)
+
+    async def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return _scores(await self.call(SCORE, encode_texts(texts)))
+
+    async def ping(self, timeout: float) -> None:
+        """Every idle process must answer within ``timeout``; a busy one has its job deadline."""
+        await asyncio.gather(
+            *(process.ping(timeout) for process in self.processes if not process.busy)
+        )
 
     def close(self) -> None:
         for process in self.processes:
             process.close()
 
 
-def _serve(model: SentimentModel, connection: socket.socket, parents_end: socket.socket) -> None:
-    """The child's loop: read a batch, score it, answer; exit when the server closes the socket."""
+def _serve(jobs: Jobs, connection: socket.socket, parents_end: socket.socket, nice: int) -> None:
+    """The child's loop: read a job, do it, answer; exit when the server closes the socket."""
     parents_end.close()
     # The server owns Ctrl-C and shutdown; the child must not run its signal handlers (they
     # would write to the server's event-loop wake-up descriptor, which the fork shares).
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if nice:
+        os.nice(nice)  # heavy work yields the CPU to the processes serving single reviews
     # Nor keep the server's descriptors open: a client connection the server closes must really
     # close (a replacement child is forked while clients are connected), and so must the
     # listening socket. Only stdio and our socket stay.
@@ -200,29 +266,11 @@ def _serve(model: SentimentModel, connection: socket.socket, parents_end: socket
     os.closerange(3, keep)
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
     with connection:
-        while header := _receive(connection, _LENGTH.size):
-            (size,) = _LENGTH.unpack(header)
-            texts = _decode(_receive(connection, size))
-            try:
-                answer = _SCORES + model.predict_proba(texts).astype(np.float64).tobytes()
-            except Exception as error:  # the server turns it into an error response
-                answer = _FAILURE + f"{type(error).__name__}: {error}".encode()
-            connection.sendall(_LENGTH.pack(len(answer)) + answer)
-
-
-def _encode(texts: Sequence[str]) -> bytes:
-    """Texts as their count, their UTF-8 byte lengths and their bytes (plain data, no pickle)."""
-    encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
-    lengths = np.fromiter(map(len, encoded), dtype=np.uint32, count=len(encoded))
-    return _LENGTH.pack(len(encoded)) + lengths.tobytes() + b"".join(encoded)
-
-
-def _decode(payload: bytes) -> list[str]:
-    (count,) = _LENGTH.unpack_from(payload)
-    ends = np.cumsum(np.frombuffer(payload, np.uint32, count, _LENGTH.size), dtype=np.int64)
-    data = memoryview(payload)[_LENGTH.size + 4 * count :]
-    bounds = [0, *ends.tolist()]
-    return [str(data[start:end], "utf-8", "surrogatepass") for start, end in pairwise(bounds)]
+        while header := _receive(connection, LENGTH.size):
+            (size,) = LENGTH.unpack(header)
+            message = _receive(connection, size)
+            answer = jobs.answer(message[:1], message[1:])
+            connection.sendall(LENGTH.pack(len(answer)) + answer)
 
 
 def _receive(connection: socket.socket, size: int) -> bytes:

@@ -4,7 +4,8 @@
 
 For 1 and 2 uvicorn workers it measures single-review requests (p50/p99 latency, requests/s,
 32 connections) and the batch endpoint (reviews/s), next to the in-process scoring rate of the
-same reviews measured in the same run. Every request carries a different real review (no
+same reviews measured in the same run, and a bare FastAPI app (one pydantic model, a constant
+answer) on the same uvicorn with the same bodies. Every request carries a different real review (no
 caching can help). Results go to bench/results/api.json and are printed.
 """
 
@@ -13,10 +14,13 @@ import gzip
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +47,24 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout))
 end
+"""
+
+BARE_APP = """
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+
+class Review(BaseModel):
+    text: str
+
+
+app = FastAPI()
+
+
+@app.post("/predict")
+async def predict(review: Review) -> dict:
+    return {"label": "positive", "probability_positive": 0.5, "model_version": "x",
+            "explanation": None}
 """
 
 
@@ -145,6 +167,38 @@ def bare_framework_rate(port: int, connections: int) -> float:
     )
 
 
+@contextmanager
+def bare_fastapi_server(folder: Path) -> Iterator[int]:
+    """A bare FastAPI app (one pydantic model, a constant answer) on the same uvicorn setup
+    (uvloop + httptools); yields its port."""
+    (folder / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)]
+    command += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def bare_fastapi_rate(
+    folder: Path, bodies: Path, script: Path, connections: int, duration: int
+) -> dict:
+    """wrk on the bare FastAPI app with the same bodies."""
+    with bare_fastapi_server(folder) as port:
+        run_wrk(port, "/predict", bodies, connections, 2, script)  # warm-up
+        return run_wrk(port, "/predict", bodies, connections, duration, script)
+
+
 def mean_microbatch(port: int) -> float | None:
     """Mean number of single-review requests per model call, from the server's own metrics."""
     import urllib.request
@@ -238,6 +292,13 @@ def main() -> int:
                 "batch": batch,
             }
             print(f"{workers} worker(s): single {single}\n  batch {batch}", flush=True)
+        bare = bare_fastapi_rate(folder, singles, script, args.connections, args.duration)
+        results["bare_fastapi_single_review"] = bare
+        print(f"bare FastAPI: {bare}", flush=True)
+        for run in results["runs"].values():
+            run["single_review"]["ratio_to_bare_fastapi"] = round(
+                run["single_review"]["requests_per_s"] / bare["requests_per_s"], 3
+            )
     results["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

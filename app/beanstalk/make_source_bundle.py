@@ -4,8 +4,9 @@
         --image <account>.dkr.ecr.<region>.amazonaws.com/imdb-sentiment:<tag>
 
 The zip holds ``Dockerrun.aws.json`` (image and container port 8000), ``.ebextensions/`` (health
-check on /health) and ``.platform/`` (nginx settings) at its root, where EB looks for them. The
-image is built from the repo's Dockerfile and pushed to ECR beforehand; EB only pulls it.
+check on /ready, the trusted proxy address) and ``.platform/`` (nginx body limits per route) at
+its root, where EB looks for them. The image is built from the repo's Dockerfile and pushed to
+ECR beforehand; EB only pulls it.
 """
 
 from __future__ import annotations

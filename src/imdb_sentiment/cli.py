@@ -169,16 +169,24 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
                 prefix="imdb-sentiment-metrics-"
             )
+    settings = get_settings()
     uvicorn.run(
         "app.main:app",
         host=args.host,
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="app.http_protocol:JoinedWritesHttpToolsProtocol",  # httptools, one send() per response
+        # httptools with one send() per response (the stock protocol if uvicorn is not the tested one)
+        http="app.http_protocol:JoinedWritesHttpToolsProtocol",
         lifespan="on",
         access_log=args.access_log,
         log_level=args.log_level,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        # X-Forwarded-For/-Proto only from the proxy (nginx on Beanstalk): anyone else could
+        # claim any client address.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     # A bundle that fails to load in the app's start-up makes uvicorn exit with status 3.
     return 0

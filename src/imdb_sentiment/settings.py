@@ -16,6 +16,20 @@
 | IMDB_SENTIMENT_SCORING_WORKERS   | 1                                | processes for batches >= 2,000   |
 | IMDB_SENTIMENT_API_SCORING_PROCESSES | 1                            | processes scoring /predict next  |
 |                                  |                                  | to each API worker; 0 = in it    |
+| IMDB_SENTIMENT_SCORING_TIMEOUT_SECONDS | 5                          | deadline of one single-review    |
+|                                  |                                  | micro-batch; then 503, replaced  |
+| IMDB_SENTIMENT_QUEUE_LIMIT       | 1024                             | single reviews waiting; then 503 |
+| IMDB_SENTIMENT_HEAVY_SCORING_PROCESSES | 1                          | processes for batch and explain  |
+| IMDB_SENTIMENT_HEAVY_TIMEOUT_SECONDS | 30                           | deadline of one batch or explain |
+| IMDB_SENTIMENT_HEAVY_QUEUE_LIMIT | 16                               | heavy requests waiting; then 503 |
+| IMDB_SENTIMENT_HEAVY_NICE        | 10                               | CPU niceness of heavy processes  |
+| IMDB_SENTIMENT_READY_TIMEOUT_SECONDS | 2                            | /ready: ping deadline            |
+| IMDB_SENTIMENT_MAX_BATCH_BODY_BYTES | batch size x text chars + 64 KiB | /predict/batch body limit     |
+| IMDB_SENTIMENT_LIMIT_CONCURRENCY | 512                              | uvicorn: connections + tasks     |
+| IMDB_SENTIMENT_GRACEFUL_SHUTDOWN_SECONDS | 20                       | uvicorn: drain time on SIGTERM   |
+| IMDB_SENTIMENT_FORWARDED_ALLOW_IPS | 127.0.0.1                      | proxies trusted for X-Forwarded- |
+| IMDB_SENTIMENT_DOCS_ENABLED      | true                             | serve /docs, /redoc, openapi.json|
+| IMDB_SENTIMENT_METRICS_ENABLED   | true                             | serve /metrics                   |
 | IMDB_SENTIMENT_TRACKING          | true                             | log to MLflow, register models   |
 | IMDB_SENTIMENT_STRICT_TRACKING   | false                            | fail if MLflow is unreachable    |
 | IMDB_SENTIMENT_MLFLOW_EXPERIMENT | imdb-sentiment                   | MLflow experiment of the stages  |
@@ -87,6 +101,45 @@ class Settings(BaseSettings):
         description="Processes that score single-review requests beside each API worker, so "
         "its event loop keeps answering HTTP meanwhile; 0 scores them in the worker itself",
     )
+    # The API's bounds (app/): every queue, body and wait has a limit.
+    scoring_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Deadline of one micro-batch of single reviews"
+    )
+    queue_limit: int = Field(
+        default=1024, ge=1, description="Single reviews waiting to be scored; more get a 503"
+    )
+    heavy_scoring_processes: int = Field(
+        default=1, ge=1, le=64, description="Processes for batch and explain requests"
+    )
+    heavy_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Deadline of one batch or explain request"
+    )
+    heavy_queue_limit: int = Field(
+        default=16, ge=0, description="Batch/explain requests waiting beyond those being scored"
+    )
+    heavy_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of the batch/explain processes"
+    )
+    ready_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="/ready fails unless the scorers answer a ping by then"
+    )
+    max_batch_body_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        description="Largest /predict/batch body; default max_batch_size x max_text_chars + 64 KiB",
+    )
+    limit_concurrency: int = Field(
+        default=512, ge=1, description="uvicorn: connections and tasks before it answers 503"
+    )
+    graceful_shutdown_seconds: float = Field(
+        default=20.0, gt=0, description="uvicorn: time to finish requests after SIGTERM"
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto uvicorn trusts (comma-separated)",
+    )
+    docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json")
+    metrics_enabled: bool = Field(default=True, description="Serve /metrics")
     # Batch flow (imdb_sentiment.batch)
     batch_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per chunk")
     batch_workers: int = Field(default=0, ge=0, description="Scoring processes; 0 = all cores")

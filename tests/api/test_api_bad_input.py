@@ -6,6 +6,9 @@ import pytest
 import requests
 from conftest import SMALL_LIMITS
 
+from app.fast_path import body_limits
+from imdb_sentiment.settings import Settings
+
 pytestmark = pytest.mark.slow
 
 MAX_CHARS = int(SMALL_LIMITS["IMDB_SENTIMENT_MAX_TEXT_CHARS"])
@@ -90,16 +93,28 @@ def test_a_body_that_is_not_declared_json_is_a_415(
     assert "Content-Type: application/json" in answer.json()["detail"]
 
 
-def test_bodies_larger_than_any_valid_request_are_a_413(limited_server: str) -> None:
-    # Twice the most that MAX_BATCH texts of MAX_CHARS characters can take as escaped JSON.
-    largest_valid = MAX_BATCH * MAX_CHARS * len(json.dumps("\u00e9")) + 65_536
-    oversized = json.dumps({"texts": ["x" * MAX_CHARS] * (2 * largest_valid // MAX_CHARS)}).encode()
+def test_each_route_refuses_bodies_over_its_own_limit_with_a_413(limited_server: str) -> None:
+    limits, _ = body_limits(Settings(max_text_chars=MAX_CHARS, max_batch_size=MAX_BATCH))
+    # /predict: the largest valid single request plus a little; a batch-sized body is too big.
+    batch_sized = json.dumps({"text": "x" * limits["/predict"]}).encode()
+    single = requests.post(f"{limited_server}/predict", data=batch_sized, headers=JSON, timeout=30)
+    assert single.status_code == 413
+    assert f"larger than {limits['/predict']} bytes" in single.json()["detail"]
+    # The same body is within the batch route's own limit: its problem is the schema.
+    texts = {"texts": ["x" * (limits["/predict"] // 2)]}
+    assert (
+        requests.post(f"{limited_server}/predict/batch", json=texts, timeout=30).status_code == 422
+    )
+    oversized = json.dumps(
+        {"texts": ["x" * MAX_CHARS] * (2 * limits["/predict/batch"] // MAX_CHARS)}
+    ).encode()
     declared = requests.post(
         f"{limited_server}/predict/batch", data=oversized, headers=JSON, timeout=30
     )
     assert declared.status_code == 413
     assert "larger than" in declared.json()["detail"]
-    # Chunked transfer has no Content-Length: the limit is enforced while reading.
+    assert declared.headers["x-content-type-options"] == "nosniff"
+    # Chunked transfer has no Content-Length: the body is cut off at the limit.
     chunks = (oversized[start : start + 8192] for start in range(0, len(oversized), 8192))
     streamed = requests.post(
         f"{limited_server}/predict/batch", data=chunks, headers=JSON, timeout=30

@@ -1,6 +1,7 @@
 """The Elastic Beanstalk source bundle: what EB's Docker platform reads, at the zip's root."""
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ import yaml
 from support import ROOT
 
 from app.beanstalk import make_source_bundle
+from app.fast_path import body_limits
 from imdb_sentiment.settings import Settings
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment:3f2a9c1"
@@ -43,24 +45,43 @@ def test_the_zip_points_eb_at_the_image_and_port(bundle: zipfile.ZipFile) -> Non
     assert dockerrun["Ports"] == [{"ContainerPort": 8000}]
 
 
-def test_the_zip_configures_the_health_check(bundle: zipfile.ZipFile) -> None:
+def test_the_zip_checks_readiness_not_just_liveness(bundle: zipfile.ZipFile) -> None:
     config = yaml.safe_load(bundle.read(".ebextensions/healthcheck.config"))
     options = config["option_settings"]
     assert (
-        options["aws:elasticbeanstalk:environment:process:default"]["HealthCheckPath"] == "/health"
+        options["aws:elasticbeanstalk:environment:process:default"]["HealthCheckPath"] == "/ready"
     )
-    assert options["aws:elasticbeanstalk:application"]["Application Healthcheck URL"] == "/health"
+    assert options["aws:elasticbeanstalk:application"]["Application Healthcheck URL"] == "/ready"
 
 
-def test_nginx_lets_the_largest_valid_batch_through(bundle: zipfile.ZipFile) -> None:
-    conf = bundle.read(".platform/nginx/conf.d/body-size.conf").decode()
-    megabytes = int(conf.split("client_max_body_size")[1].split("M;")[0])
-    settings = Settings()
-    # The same bound the service applies (app.main.BodySizeLimit).
-    from app.main import BYTES_PER_CHAR
+def test_only_nginx_on_the_docker_bridge_is_trusted_for_client_addresses(
+    bundle: zipfile.ZipFile,
+) -> None:
+    config = yaml.safe_load(bundle.read(".ebextensions/proxy.config"))
+    environment = config["option_settings"]["aws:elasticbeanstalk:application:environment"]
+    assert environment["IMDB_SENTIMENT_FORWARDED_ALLOW_IPS"] == "172.17.0.1"
 
-    largest = settings.max_batch_size * settings.max_text_chars * BYTES_PER_CHAR + 65_536
-    assert megabytes * 1024 * 1024 >= largest
+
+def _nginx_bytes(size: str) -> int:
+    units = {"k": 1024, "m": 1024 * 1024}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+
+
+def test_nginx_applies_each_routes_limit_just_above_the_services(bundle: zipfile.ZipFile) -> None:
+    limits, default = body_limits(Settings())
+    server = bundle.read(".platform/nginx/conf.d/elasticbeanstalk/limits.conf").decode()
+    found = dict(
+        re.findall(r"location = (\S+) \{\s*client_max_body_size (\w+);", server, re.MULTILINE)
+    )
+    assert set(found) == set(limits)
+    overall = bundle.read(".platform/nginx/conf.d/body-size.conf").decode()
+    found["*"] = re.search(r"^client_max_body_size (\w+);", overall, re.MULTILINE).group(1)
+    for path, limit in [*limits.items(), ("*", default)]:
+        # At least the service's limit (its 413 is the precise one), and less than 1 MiB above.
+        assert limit <= _nginx_bytes(found[path]) < limit + 1024 * 1024, path
+    # Each location passes requests on like EB's own "location /".
+    assert server.count("proxy_pass http://docker;") == len(limits)
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in server
 
 
 def test_a_malformed_image_uri_is_refused(tmp_path: Path) -> None:

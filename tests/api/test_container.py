@@ -106,3 +106,22 @@ def test_dockerignore_sends_only_what_the_image_needs() -> None:
         "app",
         "models/imdb-sentiment",
     }
+
+
+def test_every_stage_uses_one_full_patch_tag_that_dependabot_keeps_moving() -> None:
+    import yaml
+
+    base_images = {value.split()[0] for key, value in _instructions() if key == "FROM"}
+    # One image for build and run, pinned to a full patch version (a moving "3.11-slim" would
+    # change under a rebuild without review); it is not the Dec 2023 3.11.7 any more.
+    (image,) = base_images
+    version = re.match(r"python:3\.11\.(\d+)-slim-\w+$", image)
+    assert version and int(version.group(1)) > 7
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert {"docker", "github-actions", "uv"} <= set(ecosystems)
+    assert all(update["directory"] == "/" for update in ecosystems.values())
+    # Patch releases of 3.11 only: the lock targets 3.11.
+    ignored = ecosystems["docker"]["ignore"][0]
+    assert ignored["dependency-name"] == "python"
+    assert "version-update:semver-minor" in ignored["update-types"]

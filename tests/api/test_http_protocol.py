@@ -1,5 +1,6 @@
 """Responses go out in one write per event-loop turn, and the HTTP exchange is unchanged:
-pipelined requests, keep-alive and ``Connection: close`` on the real server."""
+pipelined requests, keep-alive and ``Connection: close`` on the real server (the locked uvicorn).
+An unexpected uvicorn gets the stock protocol instead, with a warning."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from app import http_protocol
 from app.http_protocol import _JoinedWrites
 from imdb_sentiment.bundle import load_bundle
 
@@ -19,6 +21,7 @@ class RecordingTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closed = False
+        self.eof = False
 
     def write(self, data: bytes) -> None:
         assert not self.closed, "written after close"
@@ -29,6 +32,12 @@ class RecordingTransport:
 
     def close(self) -> None:
         self.closed = True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
 
     def get_extra_info(self, name: str) -> str:
         return f"info:{name}"
@@ -51,6 +60,51 @@ def test_writes_of_one_turn_are_sent_together_and_close_flushes_first() -> None:
         return transport
 
     assert len(asyncio.run(scenario()).writes) == 2
+
+
+def test_writelines_and_write_eof_keep_the_order_on_the_wire() -> None:
+    async def scenario() -> RecordingTransport:
+        transport = RecordingTransport()
+        joined = _JoinedWrites(transport, asyncio.get_running_loop())
+        joined.write(b"head ")
+        joined.writelines([b"body ", b"tail"])
+        assert transport.writes == []
+        joined.write_eof()  # everything written before the EOF goes out before it
+        assert transport.writes == [b"head body tail"] and transport.eof
+        joined.write(b"x")
+        assert joined.get_write_buffer_size() == 0 and transport.writes[-1] == b"x"
+        return transport
+
+    asyncio.run(scenario())
+
+
+def test_the_locked_uvicorn_gets_the_joined_writes_protocol() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    joined = http_protocol.JoinedWritesHttpToolsProtocol
+    assert issubclass(joined, HttpToolsProtocol) and joined is not HttpToolsProtocol
+
+
+def test_an_untested_uvicorn_falls_back_to_the_stock_protocol_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "__version__", "0.99.0")
+    with caplog.at_level("WARNING"):
+        assert http_protocol._build() is None
+    assert "is not a release the joined-writes protocol was tested with" in caplog.text
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert (http_protocol._build() or http_protocol._stock()) is HttpToolsProtocol
+
+
+def test_the_version_bound_in_pyproject_matches_the_tested_range() -> None:
+    from support import ROOT
+
+    low, high = http_protocol.TESTED_UVICORN
+    bound = f'"uvicorn[standard]>={low[0]}.{low[1]},<{high[0]}.{high[1]}"'
+    assert bound in (ROOT / "pyproject.toml").read_text()
 
 
 def _exchange(base: str, payload: bytes, responses: int) -> list[tuple[str, dict, bytes]]:
@@ -101,3 +155,16 @@ def test_pipelined_requests_are_answered_in_order_then_the_connection_closes(
     answered = [json.loads(body)["probability_positive"] for _, _, body in answers[1:]]
     assert answered == pytest.approx(expected.tolist(), abs=1e-6)
     assert answers[-1][1]["connection"] == "close"
+
+
+def test_a_malformed_request_gets_a_json_400(api_server: str) -> None:
+    url = urlsplit(api_server)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head
+    assert json.loads(body)["detail"]

