@@ -19,8 +19,6 @@ README_MAX_LINES = 300
 
 # Pages written on other branches and linked from here before they land. A link to one of these
 # may dangle only while the page is missing; once it exists, drop it from this set.
-PAGES_FROM_OTHER_BRANCHES = {"docs/serving.md", "docs/model.md"}
-
 _FENCE = re.compile(r"^(```|~~~).*?^\1\s*$", re.MULTILINE | re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -79,16 +77,9 @@ def test_every_relative_link_resolves_to_a_file(page: Path) -> None:
     missing = []
     for target in _relative_links(page):
         path = (page.parent / target.split("#")[0]).resolve()
-        name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
-        if not path.exists() and name not in PAGES_FROM_OTHER_BRANCHES:
+        if not path.exists():
             missing.append(target)
     assert not missing, f"{page.relative_to(ROOT)} links to missing files: {missing}"
-
-
-def test_pages_from_other_branches_are_still_missing() -> None:
-    # Once such a page exists, its links are checked like any other: drop it from the set.
-    arrived = sorted(name for name in PAGES_FROM_OTHER_BRANCHES if (ROOT / name).exists())
-    assert not arrived, f"remove {arrived} from PAGES_FROM_OTHER_BRANCHES in tests/test_docs.py"
 
 
 def test_every_docs_page_is_linked_from_the_index() -> None:
