@@ -229,7 +229,7 @@ def test_bad_input_or_bundle_fails_at_once_with_a_clear_message(
     batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from imdb_sentiment.batch.flow import batch_predict
-    from imdb_sentiment.batch.io import InputError
+    from imdb_sentiment.batch.plan import InputError
 
     # Retries would only delay these: they must not be attempted.
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRY_DELAY_SECONDS", "30")
@@ -287,9 +287,9 @@ def test_a_part_file_short_of_rows_fails_the_run_and_publishes_nothing(
     """Publishing checks the rows the part files hold against the rows scored, before any file
     is put in place, and does not retry what a retry cannot fix: whether parts are joined or,
     for a run of one chunk, its lone part is put in place as it is."""
-    from imdb_sentiment.batch import flow
+    from imdb_sentiment.batch import flow, publish, storage
 
-    real_write, real_join = flow.io.write_table, flow.io.concatenate_parts
+    real_write, real_join = storage.write_table, publish.concatenate_parts
     joins: list[str] = []
 
     def drop_a_scored_row(table, url: str) -> int:
@@ -302,8 +302,8 @@ def test_a_part_file_short_of_rows_fails_the_run_and_publishes_nothing(
         return real_join(parts, schema, parquet_url, csv_url, part_rows)
 
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRIES", "2")
-    monkeypatch.setattr(flow.io, "write_table", drop_a_scored_row)
-    monkeypatch.setattr(flow.io, "concatenate_parts", counted_join)
+    monkeypatch.setattr(storage, "write_table", drop_a_scored_row)
+    monkeypatch.setattr(publish, "concatenate_parts", counted_join)
     source = tmp_path / "reviews.parquet"
     test_reviews.to_parquet(source)
     expected = f"{len(test_reviews)} rows scored but {len(test_reviews) - 1} written"
