@@ -183,6 +183,35 @@ def test_shifted_input_is_flagged_as_drift(
     assert "Drift over threshold" in html
 
 
+def test_the_drift_table_is_published_as_an_artifact_of_the_flow_run(
+    batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The drift section of the report also shows in Prefect's UI, on the run's Artifacts tab."""
+    from prefect.artifacts import Artifact
+
+    from imdb_sentiment.batch.flow import DRIFT_ARTIFACT_KEY
+
+    shifted = test_reviews.copy()
+    shifted["review"] = [f"zorblax quintrell {i} vemmoth" for i in range(len(shifted))]
+    source = tmp_path / "shifted.parquet"
+    shifted.to_parquet(source)
+    state = _run(input=str(source), output=str(tmp_path / "out"))
+    report = read_outputs(tmp_path / "out")["report"]
+    artifact = Artifact.get(DRIFT_ARTIFACT_KEY)
+    assert artifact is not None and artifact.type == "markdown"
+    assert artifact.flow_run_id == state.state_details.flow_run_id
+    table = artifact.data
+    assert "**Drift over threshold**" in table
+    assert (
+        f"| Text length (characters) | {report['drift']['psi']['text_length']:.4f} | 0.2 | drift |"
+        in table
+    )
+    change = report["drift"]["positive_rate_change"]
+    assert f"| Predicted positive rate (change) | {change:.4f} | 0.15 |" in table
+    assert state.message in table
+    assert str(tmp_path / "out" / "predictions.report.html") in table
+
+
 def test_rerun_gives_the_same_output_and_leaves_no_staging(
     batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -273,11 +273,11 @@ def batch_predict(
         outputs=outputs,
         write_csv=write_csv,
     )
+    summary = summarize(report, total_seconds=time.perf_counter() - started)
     create_markdown_artifact(
-        drift_markdown(report),
+        drift_markdown(report, summary["message"]),
         key=DRIFT_ARTIFACT_KEY,
         description="Drift of this batch run's inputs and scores against the training reference",
     )
-    summary = summarize(report, total_seconds=time.perf_counter() - started)
     print(summary["message"])
     return Completed(message=summary["message"], data=summary)

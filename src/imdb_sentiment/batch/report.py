@@ -190,12 +190,12 @@ def summarize(report: Mapping[str, Any], total_seconds: float | None = None) -> 
     }
 
 
-def drift_markdown(report: Mapping[str, Any]) -> str:
-    """The drift section as Markdown, for the run's Prefect artifact."""
+def drift_markdown(report: Mapping[str, Any], message: str) -> str:
+    """The drift section as Markdown, under the run's summary ``message``, for its artifact."""
     run, drift_info = report["run"], report["drift"]
     lines = [
         f"**{run['input']}** scored with {run['model']['name']} {run['model']['version']}: "
-        + summarize(report)["message"],
+        + message,
         "",
     ]
     if not drift_info["available"]:
