@@ -289,12 +289,13 @@ def run_flow(input_url: str, output_url: str, args: argparse.Namespace, env: dic
 def input_decode_cpu_seconds(input_url: str, chunk_rows: int) -> float:
     """CPU seconds of this process to plan the input and read and decode every row's text into
     Python strings, chunk by chunk as the flow's tasks do, without scoring."""
-    from imdb_sentiment.batch import io
+    from imdb_sentiment.batch.plan import plan_input
+    from imdb_sentiment.batch.read import iter_chunk
 
     started = time.process_time()
-    plan = io.plan_input(input_url, chunk_rows)
+    plan = plan_input(input_url, chunk_rows)
     for spec in plan.chunks:
-        for frame in io.iter_chunk(spec):
+        for frame in iter_chunk(spec):
             frame[plan.columns.text].tolist()
     return time.process_time() - started
 

@@ -216,7 +216,7 @@ def _batch(args: argparse.Namespace) -> int:
     # The temporary Prefect server needs more than the default 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     from imdb_sentiment.batch.flow import batch_predict
-    from imdb_sentiment.batch.io import InputError
+    from imdb_sentiment.batch.plan import InputError
 
     try:
         summary = batch_predict(

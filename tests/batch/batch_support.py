@@ -149,6 +149,6 @@ def list_keys(bucket: str, endpoint: str) -> list[str]:
 
 def read_chunk(spec: object) -> pd.DataFrame:
     """A whole chunk as one frame: its batches, concatenated."""
-    from imdb_sentiment.batch import io
+    from imdb_sentiment.batch.read import iter_chunk
 
-    return pd.concat(io.iter_chunk(spec))
+    return pd.concat(iter_chunk(spec))

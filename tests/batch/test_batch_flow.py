@@ -183,6 +183,35 @@ def test_shifted_input_is_flagged_as_drift(
     assert "Drift over threshold" in html
 
 
+def test_the_drift_table_is_published_as_an_artifact_of_the_flow_run(
+    batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The drift section of the report also shows in Prefect's UI, on the run's Artifacts tab."""
+    from prefect.artifacts import Artifact
+
+    from imdb_sentiment.batch.flow import DRIFT_ARTIFACT_KEY
+
+    shifted = test_reviews.copy()
+    shifted["review"] = [f"zorblax quintrell {i} vemmoth" for i in range(len(shifted))]
+    source = tmp_path / "shifted.parquet"
+    shifted.to_parquet(source)
+    state = _run(input=str(source), output=str(tmp_path / "out"))
+    report = read_outputs(tmp_path / "out")["report"]
+    artifact = Artifact.get(DRIFT_ARTIFACT_KEY)
+    assert artifact is not None and artifact.type == "markdown"
+    assert artifact.flow_run_id == state.state_details.flow_run_id
+    table = artifact.data
+    assert "**Drift over threshold**" in table
+    assert (
+        f"| Text length (characters) | {report['drift']['psi']['text_length']:.4f} | 0.2 | drift |"
+        in table
+    )
+    change = report["drift"]["positive_rate_change"]
+    assert f"| Predicted positive rate (change) | {change:.4f} | 0.15 |" in table
+    assert state.message in table
+    assert str(tmp_path / "out" / "predictions.report.html") in table
+
+
 def test_rerun_gives_the_same_output_and_leaves_no_staging(
     batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -229,7 +258,7 @@ def test_bad_input_or_bundle_fails_at_once_with_a_clear_message(
     batch_env: Path, test_reviews: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from imdb_sentiment.batch.flow import batch_predict
-    from imdb_sentiment.batch.io import InputError
+    from imdb_sentiment.batch.plan import InputError
 
     # Retries would only delay these: they must not be attempted.
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRY_DELAY_SECONDS", "30")
@@ -287,9 +316,9 @@ def test_a_part_file_short_of_rows_fails_the_run_and_publishes_nothing(
     """Publishing checks the rows the part files hold against the rows scored, before any file
     is put in place, and does not retry what a retry cannot fix: whether parts are joined or,
     for a run of one chunk, its lone part is put in place as it is."""
-    from imdb_sentiment.batch import flow
+    from imdb_sentiment.batch import flow, publish, storage
 
-    real_write, real_join = flow.io.write_table, flow.io.concatenate_parts
+    real_write, real_join = storage.write_table, publish.concatenate_parts
     joins: list[str] = []
 
     def drop_a_scored_row(table, url: str) -> int:
@@ -302,8 +331,8 @@ def test_a_part_file_short_of_rows_fails_the_run_and_publishes_nothing(
         return real_join(parts, schema, parquet_url, csv_url, part_rows)
 
     monkeypatch.setenv("IMDB_SENTIMENT_BATCH_RETRIES", "2")
-    monkeypatch.setattr(flow.io, "write_table", drop_a_scored_row)
-    monkeypatch.setattr(flow.io, "concatenate_parts", counted_join)
+    monkeypatch.setattr(storage, "write_table", drop_a_scored_row)
+    monkeypatch.setattr(publish, "concatenate_parts", counted_join)
     source = tmp_path / "reviews.parquet"
     test_reviews.to_parquet(source)
     expected = f"{len(test_reviews)} rows scored but {len(test_reviews) - 1} written"

@@ -147,7 +147,7 @@ def test_a_parquet_chunk_read_from_s3_fetches_its_row_group_not_the_file(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from imdb_sentiment.batch import io
+    from imdb_sentiment.batch.plan import plan_input
 
     # 8 row groups of ~1 MB (random text does not compress), each chunk one row group.
     rows, per_group = 8 * 512, 512
@@ -162,7 +162,7 @@ def test_a_parquet_chunk_read_from_s3_fetches_its_row_group_not_the_file(
 
     with FlakyS3Proxy(moto_server, "in/big.parquet", failures=0) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        plan = io.plan_input(f"s3://{s3_bucket}/in/big.parquet", per_group)
+        plan = plan_input(f"s3://{s3_bucket}/in/big.parquet", per_group)
         proxy.gets = proxy.get_bytes = 0
         frame = read_chunk(plan.chunks[3])
     assert frame["review"].tolist() == texts[3 * per_group : 4 * per_group]
@@ -179,11 +179,13 @@ def test_put_in_place_on_s3_puts_small_files_straight_and_stages_large_ones(
 
     import boto3
 
-    from imdb_sentiment.batch import io
+    from imdb_sentiment.batch import storage
 
-    small, large = b'{"rows": 3}', os.urandom(io.SINGLE_PUT_BYTES)
+    small, large = b'{"rows": 3}', os.urandom(storage.SINGLE_PUT_BYTES)
     for name, data in (("small", small), ("large", large)):
-        io.put_in_place(data, f"s3://{s3_bucket}/staging/{name}", f"s3://{s3_bucket}/out/{name}")
+        storage.put_in_place(
+            data, f"s3://{s3_bucket}/staging/{name}", f"s3://{s3_bucket}/out/{name}"
+        )
     client = boto3.client("s3", endpoint_url=moto_server)
     for name, data in (("small", small), ("large", large)):
         assert client.get_object(Bucket=s3_bucket, Key=f"out/{name}")["Body"].read() == data
