@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
-from imdb_sentiment.batch.io import commit, filesystem
+from imdb_sentiment.batch.storage import commit, filesystem
 from imdb_sentiment.feedback.database import iter_feedback
 from imdb_sentiment.feedback.record import Feedback
 
