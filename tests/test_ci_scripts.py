@@ -259,6 +259,8 @@ echo "$(basename "$0") $*" >> "$CALLS"
 case "$*" in
   *describe-repositories*) echo "123.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment" ;;
   *get-login-password*) echo token ;;
+  # Like the real one, login reads the password; otherwise `aws ... |` may die of SIGPIPE.
+  *--password-stdin*) cat > /dev/null ;;
   *describe-image-scan-findings*) echo "$SCAN_COUNTS" ;;
 esac
 """
