@@ -13,6 +13,8 @@
 | IMDB_SENTIMENT_CHALLENGER_MODEL | (none)                           | bundle scored in the shadow      |
 | IMDB_SENTIMENT_SHADOW_FRACTION   | 1.0                              | share of /predict it also scores |
 | IMDB_SENTIMENT_SHADOW_QUEUE_LIMIT | 1024                            | texts waiting; more are skipped  |
+| IMDB_SENTIMENT_SHADOW_TIMEOUT_SECONDS | 10                        | deadline of one challenger batch |
+| IMDB_SENTIMENT_SHADOW_NICE       | 15                               | CPU niceness of the challenger   |
 | IMDB_SENTIMENT_FEEDBACK_DB       | sqlite:///data/feedback/feedback.db | SQLAlchemy URL, POST /feedback |
 | IMDB_SENTIMENT_FEEDBACK_QUEUE_LIMIT | 10000                         | rows waiting for the database    |
 | IMDB_SENTIMENT_MAX_TEXT_CHARS    | 20000                            | longest text the API accepts     |
@@ -92,6 +94,15 @@ class Settings(BaseSettings):
     )
     shadow_queue_limit: int = Field(
         default=1024, ge=1, description="Texts waiting for the challenger; more are skipped"
+    )
+    shadow_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Deadline of one challenger batch; then it is replaced"
+    )
+    shadow_nice: int = Field(
+        default=15,
+        ge=0,
+        le=19,
+        description="CPU niceness of the challenger's process (below every lane clients wait on)",
     )
     feedback_db: str = Field(
         default="sqlite:///data/feedback/feedback.db",
@@ -201,8 +212,8 @@ class Settings(BaseSettings):
         # An alias resolved at boot lets two instances of one deploy serve different models.
         if value.startswith("models:/") and "@" in value:
             raise ValueError(
-                f"IMDB_SENTIMENT_{str(info.field_name).upper()}={value} names a registry alias, which each instance "
-                "would resolve at boot: pin a version, models:/<name>/<version>"
+                f"IMDB_SENTIMENT_{str(info.field_name).upper()}={value} names a registry alias, "
+                "which each instance would resolve at boot: pin a version, models:/<name>/<version>"
             )
         return value
 
