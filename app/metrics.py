@@ -66,6 +66,13 @@ class ServiceMetrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
+        self.challenger_info = Gauge(
+            "imdb_sentiment_challenger_info",
+            "The bundle shadow-scored beside the served one (value 1)",
+            ["name", "version"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
         shadow = Counter(
             "imdb_sentiment_shadow_predictions",
             "Texts the challenger also scored, by whether its label agrees with the champion's",

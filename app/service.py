@@ -141,6 +141,7 @@ class Service:
             score = pool.predict_proba
         else:
             score = _on_the_loop(jobs)
+        self.metrics.challenger_info.labels(challenger.name, challenger.version).set(1)
         self.shadow = ShadowLane(
             model,
             challenger,

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from conftest import running_server_process
 
+from imdb_sentiment.feedback.shadow_source import read_shadow
+
 TEXTS = [
     "A wonderful film, I loved every minute of it.",
     "Dull, slow and far too long.",
@@ -96,6 +98,11 @@ def test_every_shadowed_request_is_counted_once_as_agree_or_disagree(
         assert counts["skipped"] == counts["failures"] == 0
         assert counts["agree"] + counts["disagree"] == sent == counts["differences"]
         assert counts["disagree"] > 0  # the sample-trained champion and the full model differ
+        # The report's and promote's live source reads the same counts and both versions.
+        figures = read_shadow(f"{base}/metrics")
+        assert (figures.agree, figures.disagree) == (counts["agree"], counts["disagree"])
+        assert figures.champion_version == card["version"]
+        assert figures.challenger_version == card["challenger"]["version"]
         sample = client.get("/shadow/disagreements").json()
         assert sample["challenger_version"] == card["challenger"]["version"]
         assert len(sample["disagreements"]) == counts["disagree"]
