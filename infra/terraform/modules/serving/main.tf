@@ -164,6 +164,7 @@ resource "aws_iam_role_policy" "feedback_secret" {
 # A group of our own on the instances (Beanstalk adds its default one too), so
 # the database's group can name them as the only source on its port.
 resource "aws_security_group" "instances" {
+  #checkov:skip=CKV2_AWS_5:Attached to the instances by the Beanstalk environment (aws:autoscaling:launchconfiguration SecurityGroups below), which the check does not follow.
   name        = "${var.project}-eb-instances"
   description = "API instances: identifies them to the feedback database; no inbound rules of its own"
   vpc_id      = var.vpc_id
