@@ -68,6 +68,7 @@ def test_the_boot_script_creates_a_separate_database_and_user_once() -> None:
     assert "ROLE feedback LOGIN PASSWORD" in block
     assert "CREATE DATABASE feedback OWNER feedback" in block
     assert "REVOKE ALL ON DATABASE feedback FROM PUBLIC" in block
+    assert "REVOKE CONNECT ON DATABASE ${db_name}, mlflow_auth FROM PUBLIC" in block
     assert "secrets.token_urlsafe(32)" in block
     # Only when the secret has no value yet: a replaced instance keeps the password.
     assert "except sm.exceptions.ResourceNotFoundException:" in block
