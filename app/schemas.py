@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from imdb_sentiment.text import VISIBLE, WHITESPACE  # noqa: F401  (WHITESPACE: re-exported)
+from imdb_sentiment.text import VISIBLE, WHITESPACE
 
 EXAMPLE_REVIEW = (
     "A wonderful film: the acting is superb and the story kept me gripped until the very end."
@@ -139,35 +139,57 @@ class ModelCard(BaseModel):
     )
 
 
-class FeedbackRequest(BaseModel):
-    """A user's verdict on one text (validated by the feedback store's rules, as /predict's)."""
+# A version as the schema advertises it: printable ASCII, one visible character (bundle versions
+# are hex hashes); the store itself accepts any printable text of at most 128 characters.
+_MODEL_VERSION = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"
 
-    model_config = ConfigDict(
-        strict=True,
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "text": EXAMPLE_REVIEW,
-                    "label": "positive",
-                    "predicted_label": "positive",
-                    "probability_positive": 0.973,
-                    "model_version": EXAMPLE_VERSION,
-                }
-            ]
-        },
+
+def feedback_request_model(max_text_chars: int) -> type[BaseModel]:
+    """FeedbackRequest with /predict's text limits; Feedback.create re-checks everything."""
+    # No NUL either (no database column holds it), so the schema's pattern excludes it too.
+    visible_no_nul = f"^[^\\x00]*[^{WHITESPACE}\\x00][^\\x00]*$"
+    text_field = Field(
+        min_length=1,
+        max_length=max_text_chars,
+        description=f"The review text as sent to /predict: 1 to {max_text_chars} characters, "
+        "not only whitespace, no NUL",
+        json_schema_extra={"pattern": visible_no_nul},
     )
-    # Limits are checked by Feedback.create (the store's single set of rules): text length and
-    # whitespace as /predict, no NUL, probability in [0, 1], version <= 128 printable characters.
-    text: str = Field(description="The review text, as sent to /predict (same limits)")
-    label: Label = Field(description="The right label, in the user's view")
-    predicted_label: Label | None = Field(default=None, description="The label the user was shown")
-    probability_positive: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="The probability the user was shown"
-    )
-    model_version: str | None = Field(
-        default=None, max_length=128, description="The model_version the user was shown"
-    )
+
+    class FeedbackRequest(BaseModel):
+        """A user's verdict on one text, and optionally what they were shown."""
+
+        model_config = ConfigDict(
+            strict=True,
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {
+                        "text": EXAMPLE_REVIEW,
+                        "label": "positive",
+                        "predicted_label": "positive",
+                        "probability_positive": 0.973,
+                        "model_version": EXAMPLE_VERSION,
+                    }
+                ]
+            },
+        )
+        text: Annotated[str, text_field]
+        label: Label = Field(description="The right label, in the user's view")
+        predicted_label: Label | None = Field(
+            default=None, description="The label the user was shown"
+        )
+        probability_positive: float | None = Field(
+            default=None, ge=0.0, le=1.0, description="The probability the user was shown"
+        )
+        model_version: str | None = Field(
+            default=None,
+            max_length=128,
+            pattern=_MODEL_VERSION,
+            description="The model_version the user was shown",
+        )
+
+    return FeedbackRequest
 
 
 class FeedbackAccepted(BaseModel):

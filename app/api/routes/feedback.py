@@ -5,24 +5,23 @@ Feedback is validated with the store's rules (:meth:`Feedback.create`, the same 
 The request never waits on the database: a full queue is a 503 with ``Retry-After``.
 """
 
-from __future__ import annotations
+from typing import Annotated, Any
 
-from typing import Any
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from app.api.deps import ServiceDep
 from app.api.routes.predict import PREDICT_ERRORS
 from app.errors import OverloadedError, ServiceUnavailableError, json_error
-from app.schemas import ErrorMessage, FeedbackAccepted, FeedbackRequest, ShadowSample
+from app.schemas import ErrorMessage, FeedbackAccepted, ShadowSample, feedback_request_model
 from imdb_sentiment.feedback.record import Feedback, FeedbackError
 from imdb_sentiment.feedback.store import FeedbackStore
 
 
 def build_router(max_text_chars: int) -> APIRouter:
     router = APIRouter(tags=["feedback"])
+    feedback_request = feedback_request_model(max_text_chars)
 
     @router.post(
         "/feedback",
@@ -33,19 +32,22 @@ def build_router(max_text_chars: int) -> APIRouter:
             503: {"model": ErrorMessage, "description": "The feedback queue is full; retry later"},
         },
     )
-    async def feedback(body: FeedbackRequest, request: Request) -> Any:
+    async def feedback(
+        body: Annotated[feedback_request, Body()],  # type: ignore[valid-type]
+        request: Request,
+    ) -> Any:
         """Whether an answer was right: stored for monitoring (text, labels, version, time)."""
         store: FeedbackStore | None = getattr(request.app.state, "feedback_store", None)
         if store is None:
             raise ServiceUnavailableError("the feedback store is not started", 5)
         try:
             row = Feedback.create(
-                body.text,
-                body.label,
+                body.text,  # type: ignore[attr-defined]
+                body.label,  # type: ignore[attr-defined]
                 max_text_chars=max_text_chars,
-                predicted_label=body.predicted_label,
-                probability_positive=body.probability_positive,
-                model_version=body.model_version,
+                predicted_label=body.predicted_label,  # type: ignore[attr-defined]
+                probability_positive=body.probability_positive,  # type: ignore[attr-defined]
+                model_version=body.model_version,  # type: ignore[attr-defined]
             )
         except FeedbackError as error:
             problem = {"loc": ["body", error.field], "msg": error.message, "type": "value_error"}
