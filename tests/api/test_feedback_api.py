@@ -98,3 +98,43 @@ def test_feedback_is_stored_survives_a_restart_and_exports_row_for_row(
         for key in ("text", "label", "predicted_label", "probability_positive", "model_version"):
             assert row[key] == body.get(key)
         assert row["created_at"] is not None
+
+
+def test_a_full_feedback_queue_answers_503_and_the_request_never_waits_on_the_database(
+    small_bundle: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "feedback.db"
+    url = f"sqlite:///{path}"
+    assert main(["feedback", "export", "--db", url, "--output", str(tmp_path / "e.parquet")]) == 0
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # the database is locked: the writer cannot write
+    env = {"IMDB_SENTIMENT_FEEDBACK_DB": url, "IMDB_SENTIMENT_FEEDBACK_QUEUE_LIMIT": "1"}
+    accepted, refused = [], []
+    try:
+        with (
+            running_server_process(small_bundle, tmp_path / "server.log", **env) as (_, base),
+            httpx.Client(base_url=base, timeout=30) as client,
+        ):
+            # The writer holds at most what it took before the lock stopped it; one more row
+            # fits the queue; so among three rows at least one is refused.
+            for index in range(3):
+                answer = client.post(
+                    "/feedback", json={"text": f"row {index}", "label": "positive"}
+                )
+                assert answer.status_code in (202, 503), answer.text
+                if answer.status_code == 503:
+                    assert answer.headers["retry-after"] == "5"
+                    assert "retry" in answer.json()["detail"]
+                    refused.append(index)
+                else:
+                    accepted.append(answer.json()["id"])
+            assert refused
+            lock.execute("COMMIT")  # the database is back: the queued rows get written
+            assert client.get("/health").status_code == 200
+    finally:
+        lock.close()
+    output = tmp_path / "export.parquet"
+    assert main(["feedback", "export", "--db", url, "--output", str(output)]) == 0
+    assert sorted(row["id"] for row in pq.read_table(output).to_pylist()) == sorted(accepted)
