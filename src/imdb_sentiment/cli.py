@@ -193,7 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from imdb_sentiment.feedback.evidence import gate_from_args
+    from imdb_sentiment.feedback.evidence import asked_for, gate_from_args
     from imdb_sentiment.registry import promote
 
     decision = promote(
@@ -209,9 +209,7 @@ def _promote(args: argparse.Namespace) -> int:
     # A candidate that already is the champion (an unchanged model) passes the gate.
     passed = decision.promoted or decision.candidate == decision.champion
     write_summary(f"### Promotion {'passed' if passed else 'refused'}\n\n{decision.reason}")
-    # Production evidence that was asked for and not shown refuses with a non-zero status.
-    asked = args.min_shadow_agreement is not None or args.min_feedback_accuracy is not None
-    return 3 if (args.fail_if_not_promoted or asked) and not passed else 0
+    return 3 if (args.fail_if_not_promoted or asked_for(args)) and not passed else 0
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -351,14 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare even if the two versions were validated on different data or splits",
     )
-    promote.add_argument(
-        "--fail-if-not-promoted",
-        action="store_true",
-        help="exit with status 3 when the candidate is not promoted (for CI gates)",
-    )
     from imdb_sentiment.feedback.evidence import add_arguments
 
-    add_arguments(promote)  # --min-shadow-agreement, --min-feedback-accuracy
+    add_arguments(promote)  # --fail-if-not-promoted and the production-evidence gates
     promote.set_defaults(handler=_promote)
     batch = commands.add_parser(
         "batch", help="score a CSV/Parquet file (local or s3://) with the Prefect batch flow"

@@ -130,7 +130,13 @@ def _share(value: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``promote``'s production-evidence options."""
+    """``promote``'s gate options: --fail-if-not-promoted and the production evidence."""
+    parser.add_argument(
+        "--fail-if-not-promoted",
+        action="store_true",
+        help="exit with status 3 when the candidate is not promoted (for CI gates); "
+        "evidence asked for and missing or low always exits 3",
+    )
     parser.add_argument(
         "--min-shadow-agreement",
         type=_share,
@@ -153,6 +159,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feedback-db", help="feedback store URL (default: $IMDB_SENTIMENT_FEEDBACK_DB)"
     )
+
+
+def asked_for(args: argparse.Namespace) -> bool:
+    """Whether ``promote`` was asked for production evidence."""
+    return args.min_shadow_agreement is not None or args.min_feedback_accuracy is not None
 
 
 def gate_from_args(args: argparse.Namespace) -> Callable[[str, str, str], tuple[bool, str]] | None:
