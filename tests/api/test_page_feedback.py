@@ -60,3 +60,34 @@ def test_was_this_right_stores_the_verdict_with_what_was_shown(
         assert row["model_version"] == answer["model_version"]
         assert row["probability_positive"] == pytest.approx(answer["probability_positive"])
         assert (row["label"] == row["predicted_label"]) is verdict_right
+
+
+def test_the_page_says_when_a_verdict_was_not_recorded_and_lets_the_user_retry(
+    browser: object,  # noqa: F811
+    small_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    from conftest import running_server_process
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    log = tmp_path / "server.log"
+    with running_server_process(small_bundle, log, IMDB_SENTIMENT_FEEDBACK_DB=url) as (
+        server,
+        base,
+    ):
+        browser.get(f"{base}/")
+        wait = WebDriverWait(browser, 30)
+        browser.find_element(By.ID, "review").send_keys("A fine film.")
+        browser.find_element(By.ID, "analyze").click()
+        wait.until(expected_conditions.visibility_of_element_located((By.ID, "result")))
+        server.terminate()  # the service goes away between the answer and the verdict
+        server.wait(timeout=30)
+        browser.find_element(By.ID, "feedback-yes").click()
+        status = browser.find_element(By.ID, "feedback-status")
+        wait.until(lambda d: status.text != "")
+        assert status.text.startswith("Your answer was not recorded")
+        assert status.get_attribute("class") == "failed"
+        assert browser.find_element(By.ID, "feedback-yes").get_attribute("disabled") is None
