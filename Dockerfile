@@ -31,9 +31,13 @@ ENV PATH=/app/.venv/bin:$PATH \
     IMDB_SENTIMENT_MODEL=/app/models/imdb-sentiment \
     IMDB_SENTIMENT_EXPECTED_BUNDLE_HASH=$BUNDLE_HASH \
     IMDB_SENTIMENT_MODEL_REGISTRY_VERSION=$MODEL_REGISTRY_VERSION \
+    IMDB_SENTIMENT_FEEDBACK_DB=sqlite:////app/data/feedback/feedback.db \
     PYTHONUNBUFFERED=1
 # The same check the service runs at start: a bundle other than the pinned one fails the build.
 RUN ["imdb-sentiment", "predict", "build-time check: the pinned bundle verifies and loads"]
+# The default feedback store (SQLite) needs a folder the service's user may write; it lives as
+# long as the container unless a volume is mounted here. Production sets a PostgreSQL URL.
+RUN mkdir -p /app/data/feedback && chown 10001 /app/data/feedback
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \

@@ -217,4 +217,6 @@ def body_limits(settings: Any) -> tuple[dict[str, int], int]:
     batch = settings.max_batch_body_bytes or (
         settings.max_batch_size * settings.max_text_chars + 65_536
     )
-    return {PATH: single, "/predict/batch": batch}, single
+    # /feedback: a /predict body plus the labels, probability and version it may name.
+    feedback = single + 1024
+    return {PATH: single, "/predict/batch": batch, "/feedback": feedback}, single

@@ -12,6 +12,7 @@ routes (:mod:`app.api.routes`). The model's work runs in scoring processes (:mod
 Run it with ``imdb-sentiment serve`` (or ``make serve``); ``app`` below is what uvicorn imports.
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,13 +23,15 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api.routes import operations, predict
+from app.api.routes import feedback, operations, predict
 from app.errors import install_handlers
 from app.fast_path import ServiceFront, body_limits
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.schemas import request_models
 from app.service import Service
-from imdb_sentiment.bundle import BundleError, load_bundle
+from imdb_sentiment.bundle import BundleError, SentimentModel, load_bundle
+from imdb_sentiment.feedback.record import Feedback
+from imdb_sentiment.feedback.store import FeedbackStore
 from imdb_sentiment.settings import Settings, get_settings
 
 # A child of uvicorn's logger, so its log configuration prints these lines too.
@@ -48,15 +51,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service = Service(settings, metrics, batch_request)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             model = load_bundle(settings.model)
         except BundleError as error:
             logger.error("cannot start: the model bundle is unusable: %s", error)
             raise
-        await service.start(model)
+        challenger = _load_challenger(settings, app)
+        await service.start(model, challenger)
         logger.info("serving %s version %s from %s", model.name, model.version, model.source)
+        if challenger is not None:
+            logger.info(
+                "shadow-scoring %.0f%% of /predict with challenger %s from %s",
+                100 * settings.shadow_fraction,
+                challenger.version,
+                challenger.source,
+            )
+        store = FeedbackStore(
+            settings.feedback_db,
+            max_queue=settings.feedback_queue_limit,
+            on_written=_count_feedback(metrics),
+        )
+        app.state.feedback_store = store.start()  # a database that is down only delays writes
         yield
+        app.state.feedback_store = None
+        await asyncio.to_thread(store.close)  # flushes the queue without blocking the loop
         service.close()
 
     docs = settings.docs_enabled
@@ -77,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.include_router(predict.build_router(predict_request))
+    app.include_router(feedback.build_router(settings.max_text_chars))
     app.include_router(operations.build_router(metrics, settings.metrics_enabled))
     _document_batch_body(app, batch_request)
 
@@ -101,6 +121,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     return app
+
+
+def _load_challenger(settings: Settings, app: FastAPI) -> SentimentModel | None:
+    """The challenger through the same verified loader; one that fails to load is reported by
+    /model and the log, and the service runs without a shadow rather than not at all."""
+    app.state.challenger_error = None
+    if settings.challenger_model is None:
+        return None
+    try:
+        return load_bundle(settings.challenger_model)
+    except BundleError as error:
+        logger.error("no shadow scoring: the challenger bundle is unusable: %s", error)
+        app.state.challenger_error = str(error)
+        return None
+
+
+def _count_feedback(metrics: ServiceMetrics) -> Any:
+    def count(rows: list[Feedback]) -> None:  # called by the store's writer thread
+        for row in rows:
+            if row.correct_label is not None:
+                metrics.feedback_correct[row.correct_label].inc()
+
+    return count
 
 
 def _document_batch_body(app: FastAPI, batch_request: type) -> None:

@@ -66,6 +66,44 @@ class ServiceMetrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
+        self.challenger_info = Gauge(
+            "imdb_sentiment_challenger_info",
+            "The bundle shadow-scored beside the served one (value 1)",
+            ["name", "version"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        shadow = Counter(
+            "imdb_sentiment_shadow_predictions",
+            "Texts the challenger also scored, by whether its label agrees with the champion's",
+            ["agreement"],
+            registry=self.registry,
+        )
+        self.shadow_agree = shadow.labels("agree")
+        self.shadow_disagree = shadow.labels("disagree")
+        self.shadow_difference = Histogram(
+            "imdb_sentiment_shadow_probability_difference",
+            "|p_champion - p_challenger| of each shadow-scored text",
+            buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+            registry=self.registry,
+        )
+        self.shadow_skipped = Counter(
+            "imdb_sentiment_shadow_skipped",
+            "Sampled texts not shadow-scored because the challenger's queue was full",
+            registry=self.registry,
+        )
+        self.shadow_failures = Counter(
+            "imdb_sentiment_shadow_failures",
+            "Sampled texts the challenger failed to score (error or missed deadline)",
+            registry=self.registry,
+        )
+        feedback = Counter(
+            "imdb_sentiment_feedback",
+            "Feedback rows written, by whether the label shown to the user was right",
+            ["correct"],
+            registry=self.registry,
+        )
+        self.feedback_correct = {"true": feedback.labels("true"), "false": feedback.labels("false")}
         # labels() validates and locks on every call (3.7 % of the event loop's py-spy samples
         # under load); the children are fixed per label set, so look each up once.
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}

@@ -6,22 +6,20 @@ are also the limits its OpenAPI schema advertises (``maxLength``, ``maxItems``).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+from imdb_sentiment.text import VISIBLE, WHITESPACE
 
 EXAMPLE_REVIEW = (
     "A wonderful film: the acting is superb and the story kept me gripped until the very end."
 )
 EXAMPLE_NEGATIVE_REVIEW = "Dull and far too long. The plot makes no sense and the acting is awful."
 EXAMPLE_VERSION = "61ebc7b073d4"
-# A text needs one character that is not whitespace. `\S` means different things in Python and in
-# JSON Schema's ECMA-262 regexes (U+0085, U+FEFF...), so the class lists the union of both
-# whitespace sets: the service and any schema-driven client then agree on every text.
-WHITESPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-_VISIBLE = re.compile(f"[^{WHITESPACE}]")
+# One whitespace class for the service, its JSON Schema and the feedback store.
+_VISIBLE = VISIBLE
 
 Label = Literal["negative", "positive"]
 
@@ -134,6 +132,83 @@ class ModelCard(BaseModel):
     metrics: dict[str, Any]
     data: dict[str, Any]
     source: str = Field(description="Where the service loaded the bundle from")
+    challenger: dict[str, Any] | None = Field(
+        default=None,
+        description="The bundle shadow-scored beside this one (name, version, source, "
+        "shadow_fraction), its load error (status unavailable), or null without one",
+    )
+
+
+# A version as the schema advertises it: printable ASCII, one visible character (bundle versions
+# are hex hashes); the store itself accepts any printable text of at most 128 characters.
+_MODEL_VERSION = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"
+
+
+def feedback_request_model(max_text_chars: int) -> type[BaseModel]:
+    """FeedbackRequest with /predict's text limits; Feedback.create re-checks everything."""
+    # No NUL either (no database column holds it), so the schema's pattern excludes it too.
+    visible_no_nul = f"^[^\\x00]*[^{WHITESPACE}\\x00][^\\x00]*$"
+    text_field = Field(
+        min_length=1,
+        max_length=max_text_chars,
+        description=f"The review text as sent to /predict: 1 to {max_text_chars} characters, "
+        "not only whitespace, no NUL",
+        json_schema_extra={"pattern": visible_no_nul},
+    )
+
+    class FeedbackRequest(BaseModel):
+        """A user's verdict on one text, and optionally what they were shown."""
+
+        model_config = ConfigDict(
+            strict=True,
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {
+                        "text": EXAMPLE_REVIEW,
+                        "label": "positive",
+                        "predicted_label": "positive",
+                        "probability_positive": 0.973,
+                        "model_version": EXAMPLE_VERSION,
+                    }
+                ]
+            },
+        )
+        text: Annotated[str, text_field]
+        label: Label = Field(description="The right label, in the user's view")
+        predicted_label: Label | None = Field(
+            default=None, description="The label the user was shown"
+        )
+        probability_positive: float | None = Field(
+            default=None, ge=0.0, le=1.0, description="The probability the user was shown"
+        )
+        model_version: str | None = Field(
+            default=None,
+            max_length=128,
+            pattern=_MODEL_VERSION,
+            description="The model_version the user was shown",
+        )
+
+    return FeedbackRequest
+
+
+class FeedbackAccepted(BaseModel):
+    id: str = Field(description="The row's id: the handle for deleting it later")
+
+
+class Disagreement(BaseModel):
+    text_sha256: str
+    champion_probability: float
+    challenger_probability: float
+    champion_label: Label
+    challenger_label: Label
+    time: str
+
+
+class ShadowSample(BaseModel):
+    champion_version: str
+    challenger_version: str
+    disagreements: list[Disagreement] = Field(description="The most recent ones, oldest first")
 
 
 class ErrorMessage(BaseModel):

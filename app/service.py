@@ -8,6 +8,10 @@
   with ``Retry-After`` at once. So a few clients sending batches or explanations cannot starve
   single predictions of the CPU, the event loop or memory.
 
+- **The shadow** (when a challenger bundle is set): texts the champion has answered, scored
+  again by the challenger in its own process at the lowest priority (:mod:`app.shadow`);
+  nothing a client waits for depends on it.
+
 With ``IMDB_SENTIMENT_API_SCORING_PROCESSES=0`` both lanes run in the server process itself (for
 debugging; the event loop then scores too).
 """
@@ -27,6 +31,7 @@ from app.errors import OverloadedError, ServiceUnavailableError
 from app.jobs import BATCH, EXPLAIN, JobAnswer, Jobs, decode_answer, encode_texts
 from app.metrics import ServiceMetrics
 from app.scoring import ScoringPool, ScoringProcessError, ScoringTimeoutError
+from app.shadow import ShadowLane
 from imdb_sentiment.bundle import SentimentModel
 from imdb_sentiment.settings import Settings
 
@@ -70,13 +75,15 @@ class Service:
         self.model: SentimentModel | None = None
         self.batcher: MicroBatcher | None = None
         self.heavy: HeavyLane | None = None
+        self.shadow: ShadowLane | None = None
         self._pools: list[ScoringPool] = []
+        self._shadow_pool: ScoringPool | None = None
 
     def ready(self) -> bool:
         """Started: the fast path may answer (``/ready`` also pings the scoring processes)."""
         return self.batcher is not None
 
-    async def start(self, model: SentimentModel) -> None:
+    async def start(self, model: SentimentModel, challenger: SentimentModel | None = None) -> None:
         settings = self.settings
         model.feature_names()  # built once here, so the first explain request is not slow
         # The model holds about a million long-lived Python objects (n-gram names, the token
@@ -114,12 +121,44 @@ class Service:
             max_pending=settings.queue_limit,
         )
         self.metrics.model_info.labels(model.name, model.version).set(1)
+        if challenger is not None:
+            await self._start_shadow(model, challenger)
+
+    async def _start_shadow(self, model: SentimentModel, challenger: SentimentModel) -> None:
+        settings = self.settings
+        jobs = Jobs(challenger, self.batch_request, settings.explain_top_k)
+        if settings.api_scoring_processes:
+            pool = ScoringPool(
+                jobs,
+                1,
+                depth=1,
+                timeout=settings.shadow_timeout_seconds,
+                nice=settings.shadow_nice,
+                name="imdb-sentiment-shadow",
+            )
+            await pool.start()
+            self._shadow_pool = pool  # not in _pools: /ready never depends on the challenger
+            score = pool.predict_proba
+        else:
+            score = _on_the_loop(jobs)
+        self.metrics.challenger_info.labels(challenger.name, challenger.version).set(1)
+        self.shadow = ShadowLane(
+            model,
+            challenger,
+            score,
+            self.metrics,
+            fraction=settings.shadow_fraction,
+            max_pending=settings.shadow_queue_limit,
+        )
 
     def close(self) -> None:
-        self.model = self.batcher = self.heavy = None
-        for pool in self._pools:
-            pool.close()
-        self._pools = []
+        if self.shadow is not None:
+            self.shadow.close()
+        self.model = self.batcher = self.heavy = self.shadow = None
+        for pool in [*self._pools, self._shadow_pool]:
+            if pool is not None:
+                pool.close()
+        self._pools, self._shadow_pool = [], None
 
     async def predict_one(self, text: str) -> dict[str, Any]:
         """One review through the micro-batcher: the route's answer and the fast path's."""
@@ -130,6 +169,8 @@ class Service:
             raise ServiceUnavailableError(f"the model is not answering: {error}", 2) from None
         label = model.labels_for([probability])[0]
         self.metrics.predictions.labels(label).inc()
+        if self.shadow is not None:
+            self.shadow.offer(text, probability)
         return {
             "label": label,
             "probability_positive": probability,

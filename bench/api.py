@@ -2,7 +2,9 @@
 
     make bench-api        # or: python bench/api.py [--duration 10] [--connections 32]
 
-For 1 and 2 uvicorn workers it measures single-review requests (p50/p99 latency, requests/s,
+First, /predict with and without a challenger in the shadow (1 worker, back to back in the
+same run; the shadow's own counts show how much of the sampled traffic it kept up with). Then,
+for 1 and 2 uvicorn workers it measures single-review requests (p50/p99 latency, requests/s,
 32 connections) and the batch endpoint (reviews/s), next to the in-process scoring rate of the
 same reviews measured in the same run, and a bare FastAPI app (one pydantic model, a constant
 answer) on the same uvicorn with the same bodies. Every request carries a different real review (no
@@ -106,8 +108,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(bundle: str, port: int, workers: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "IMDB_SENTIMENT_MODEL": bundle}
+def start_server(
+    bundle: str, port: int, workers: int, log: Path, **extra_env: str
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "IMDB_SENTIMENT_MODEL": bundle,
+        # Feedback goes beside the log, not into the checkout.
+        "IMDB_SENTIMENT_FEEDBACK_DB": f"sqlite:///{log.parent / 'feedback.db'}",
+        **extra_env,
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [str(SERVE), "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
@@ -215,6 +225,72 @@ def mean_microbatch(port: int) -> float | None:
     return round(values["sum"] / values["count"], 1) if values.get("count") else None
 
 
+def shadow_counts(port: int) -> dict[str, float]:
+    """The shadow lane's own counts, from the server's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    names = {
+        'imdb_sentiment_shadow_predictions_total{agreement="agree"}': "agree",
+        'imdb_sentiment_shadow_predictions_total{agreement="disagree"}': "disagree",
+        "imdb_sentiment_shadow_skipped_total": "skipped",
+        "imdb_sentiment_shadow_failures_total": "failures",
+    }
+    found = {}
+    for row in text.splitlines():
+        name, _, value = row.rpartition(" ")
+        if name in names:
+            found[names[name]] = float(value)
+    return found
+
+
+def shadow_comparison(args: argparse.Namespace, folder: Path, singles: Path, script: Path) -> dict:
+    """/predict throughput without and with a challenger in the shadow, one worker, back to
+    back (without, with, without again: the mean of the two bare runs is the baseline)."""
+    runs = {}
+    for name, env in (
+        ("without_shadow", {}),
+        ("with_shadow", {"IMDB_SENTIMENT_CHALLENGER_MODEL": args.challenger or args.bundle}),
+        ("without_shadow_again", {}),
+    ):
+        port = free_port()
+        server = start_server(args.bundle, port, 1, folder / f"server-{name}.log", **env)
+        try:
+            run_wrk(port, "/predict", singles, args.connections, 2, script)  # warm-up
+            run = run_wrk(port, "/predict", singles, args.connections, args.duration, script)
+            if env:
+                time.sleep(1)  # let the shadow drain what it queued before reading its counts
+                run["shadow"] = shadow_counts(port)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        runs[name] = run
+        print(f"{name}: {run}", flush=True)
+    baseline = (
+        runs["without_shadow"]["requests_per_s"] + runs["without_shadow_again"]["requests_per_s"]
+    ) / 2
+    counts = runs["with_shadow"]["shadow"]
+    sampled = sum(counts.values())
+    return {
+        **runs,
+        "ratio_with_to_without": round(runs["with_shadow"]["requests_per_s"] / baseline, 3),
+        "goal": ">= 0.5",
+        "shadow_scored_share_of_sampled": round(
+            (counts.get("agree", 0) + counts.get("disagree", 0)) / sampled, 3
+        )
+        if sampled
+        else None,
+    }
+
+
+def git_commit() -> str | None:
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=str(ROOT / "models" / "imdb-sentiment"))
@@ -223,12 +299,19 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--challenger", help="bundle for the shadow comparison (default: the served bundle)"
+    )
+    parser.add_argument(
+        "--only-shadow", action="store_true", help="run only the with/without shadow comparison"
+    )
     args = parser.parse_args()
 
     reviews = load_reviews(2000)
     started_load = os.getloadavg()
 
     results: dict = {
+        "git_commit": git_commit(),
         "machine": {
             "cpus": os.cpu_count(),
             "note": "load generator and server share the same cores; compare ratios measured in the same run",
@@ -260,7 +343,9 @@ def main() -> int:
                 for start in range(0, len(reviews) - args.batch_size + 1, args.batch_size)
             )
         )
-        for workers in [int(value) for value in args.workers.split(",")]:
+        results["shadow"] = shadow_comparison(args, folder, singles, script)
+        print(f"shadow: ratio with/without {results['shadow']['ratio_with_to_without']}")
+        for workers in [] if args.only_shadow else [int(v) for v in args.workers.split(",")]:
             baseline = in_process_rates(args.bundle, reviews, args.batch_size)
             print(f"in-process: {baseline}", flush=True)
             port = free_port()
@@ -292,6 +377,11 @@ def main() -> int:
                 "batch": batch,
             }
             print(f"{workers} worker(s): single {single}\n  batch {batch}", flush=True)
+        if args.only_shadow:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(results, indent=2) + "\n")
+            print(f"wrote {args.output}")
+            return 0
         bare = bare_fastapi_rate(folder, singles, script, args.connections, args.duration)
         results["bare_fastapi_single_review"] = bare
         print(f"bare FastAPI: {bare}", flush=True)

@@ -83,11 +83,50 @@ async function analyse(event) {
     $("meter-fill").style.width = `${(100 * body.probability_positive).toFixed(1)}%`;
     $("model-version").textContent = body.model_version;
     renderHighlighted(text, body.explanation);
+    shown = { text, predicted_label: body.label, probability_positive: p, model_version: body.model_version };
+    resetFeedback();
     $("result").hidden = false;
   } catch (error) {
     showError(`The service did not answer: ${error.message}`);
   } finally {
     button.disabled = false;
+  }
+}
+
+// The answer on screen, for "Was this right?": the label the model gave (also when the page
+// says "not sure"), its probability and version, sent back with the user's verdict.
+let shown = null;
+
+function resetFeedback() {
+  $("feedback-yes").disabled = $("feedback-no").disabled = false;
+  $("feedback-status").textContent = "";
+  $("feedback-status").className = "";
+}
+
+async function sendFeedback(right) {
+  if (shown === null) return;
+  const other = shown.predicted_label === "positive" ? "negative" : "positive";
+  const label = right ? shown.predicted_label : other;
+  const status = $("feedback-status");
+  $("feedback-yes").disabled = $("feedback-no").disabled = true;
+  try {
+    const response = await fetch("/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...shown, label }),
+    });
+    if (response.status === 202) {
+      status.textContent = "Thank you: your answer was recorded.";
+      status.className = "thanks";
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
+    throw new Error(detail || `HTTP ${response.status}`);
+  } catch (error) {
+    status.textContent = `Your answer was not recorded (${error.message}); please try again.`;
+    status.className = "failed";
+    $("feedback-yes").disabled = $("feedback-no").disabled = false;
   }
 }
 
@@ -120,6 +159,8 @@ async function showModelVersion() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("review-form").addEventListener("submit", analyse);
+  $("feedback-yes").addEventListener("click", () => sendFeedback(true));
+  $("feedback-no").addEventListener("click", () => sendFeedback(false));
   $("review").addEventListener("input", () => {
     $("counter").textContent = `${$("review").value.length} characters`;
   });

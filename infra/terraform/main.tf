@@ -45,6 +45,9 @@ module "mlflow" {
   db_instance_class   = var.db_instance_class
   db_multi_az         = var.db_multi_az
   deletion_protection = var.deletion_protection
+
+  # The API instances reach the database port for the feedback database only.
+  feedback_client_security_group_ids = [module.serving.instance_security_group_id]
 }
 
 module "serving" {
@@ -67,6 +70,9 @@ module "serving" {
   access_log_prefix  = module.storage.alb_log_prefix
   waf_rate_limit     = var.waf_rate_limit
   maintenance_window = var.eb_maintenance_window
+
+  feedback_db_secret_arn        = module.mlflow.feedback_db_secret_arn
+  feedback_db_security_group_id = module.mlflow.db_security_group_id
 }
 
 module "ci_access" {

@@ -193,6 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    from imdb_sentiment.feedback.evidence import asked_for, gate_from_args
     from imdb_sentiment.registry import promote
 
     decision = promote(
@@ -200,6 +201,7 @@ def _promote(args: argparse.Namespace) -> int:
         metric=args.metric,
         min_improvement=args.min_improvement,
         allow_different_validation=args.allow_different_validation,
+        evidence=gate_from_args(args),
     )
     from imdb_sentiment.release import write_summary
 
@@ -207,7 +209,7 @@ def _promote(args: argparse.Namespace) -> int:
     # A candidate that already is the champion (an unchanged model) passes the gate.
     passed = decision.promoted or decision.candidate == decision.champion
     write_summary(f"### Promotion {'passed' if passed else 'refused'}\n\n{decision.reason}")
-    return 3 if args.fail_if_not_promoted and not passed else 0
+    return 3 if (args.fail_if_not_promoted or asked_for(args)) and not passed else 0
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -347,11 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare even if the two versions were validated on different data or splits",
     )
-    promote.add_argument(
-        "--fail-if-not-promoted",
-        action="store_true",
-        help="exit with status 3 when the candidate is not promoted (for CI gates)",
-    )
+    from imdb_sentiment.feedback.evidence import add_arguments
+
+    add_arguments(promote)  # --fail-if-not-promoted and the production-evidence gates
     promote.set_defaults(handler=_promote)
     batch = commands.add_parser(
         "batch", help="score a CSV/Parquet file (local or s3://) with the Prefect batch flow"

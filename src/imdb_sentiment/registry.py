@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,8 +236,10 @@ def promote(
     metric: str = "roc_auc",
     min_improvement: float = 0.001,
     allow_different_validation: bool = False,
+    evidence: Callable[[str, str, str], tuple[bool, str]] | None = None,
 ) -> Decision:
-    """Move the champion alias to the candidate if it beats the champion by ``min_improvement``."""
+    """Move the champion alias to the candidate if it beats the champion by ``min_improvement``
+    and, when given, ``evidence(name, version, bundle_version)`` passes (production evidence)."""
     metric = _metric_name(metric)
     if min_improvement < 0:
         raise RegistryError("--min-improvement must be >= 0")
@@ -249,11 +252,22 @@ def promote(
         champion = None
     new = _val_metric(candidate, metric)
     label = f"{name} version {candidate.version} (bundle {candidate.tags.get(BUNDLE_VERSION_TAG)})"
+    if evidence is not None:
+        bundle = str(candidate.tags.get(BUNDLE_VERSION_TAG))
+        passed, used = evidence(name, str(candidate.version), bundle)
+        if not passed:
+            champion_version = None if champion is None else champion.version
+            return Decision(
+                False, f"not promoted: {label}: {used}", candidate.version, champion_version
+            )
+        note = f"\n{used}"
+    else:
+        note = "\nproduction evidence: none asked for (validation gate only)"
     if champion is None:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, candidate.version)
         return Decision(
             True,
-            f"no champion yet: {label} becomes champion (val {metric} {new})",
+            f"no champion yet: {label} becomes champion (val {metric} {new}){note}",
             candidate.version,
             None,
         )
@@ -280,5 +294,5 @@ def promote(
     )
     if gain >= min_improvement and gain > 0:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, candidate.version)
-        return Decision(True, f"promoted: {comparison}", candidate.version, champion.version)
-    return Decision(False, f"not promoted: {comparison}", candidate.version, champion.version)
+        return Decision(True, f"promoted: {comparison}{note}", candidate.version, champion.version)
+    return Decision(False, f"not promoted: {comparison}{note}", candidate.version, champion.version)

@@ -10,6 +10,13 @@
 |                                  |                                  | it from dvc.lock)                |
 | IMDB_SENTIMENT_MODEL_REGISTRY_VERSION | (none)                      | registry version the image ships |
 |                                  |                                  | (shown by /model)                |
+| IMDB_SENTIMENT_CHALLENGER_MODEL | (none)                           | bundle scored in the shadow      |
+| IMDB_SENTIMENT_SHADOW_FRACTION   | 1.0                              | share of /predict it also scores |
+| IMDB_SENTIMENT_SHADOW_QUEUE_LIMIT | 1024                            | texts waiting; more are skipped  |
+| IMDB_SENTIMENT_SHADOW_TIMEOUT_SECONDS | 10                        | deadline of one challenger batch |
+| IMDB_SENTIMENT_SHADOW_NICE       | 15                               | CPU niceness of the challenger   |
+| IMDB_SENTIMENT_FEEDBACK_DB       | sqlite:///data/feedback/feedback.db | SQLAlchemy URL, POST /feedback |
+| IMDB_SENTIMENT_FEEDBACK_QUEUE_LIMIT | 10000                         | rows waiting for the database    |
 | IMDB_SENTIMENT_MAX_TEXT_CHARS    | 20000                            | longest text the API accepts     |
 | IMDB_SENTIMENT_MAX_BATCH_SIZE    | 256                              | most texts in one batch request  |
 | IMDB_SENTIMENT_EXPLAIN_TOP_K     | 10                               | n-grams shown each way (explain) |
@@ -52,7 +59,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +80,37 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^\d+$",
         description="Registry version of the served bundle (set in the image, shown by GET /model)",
+    )
+    challenger_model: str | None = Field(
+        default=None,
+        description="Challenger bundle scored in the shadow of the served one (same forms as "
+        "IMDB_SENTIMENT_MODEL, pinned); unset = no shadow scoring",
+    )
+    shadow_fraction: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of /predict requests the challenger also scores, off the response path",
+    )
+    shadow_queue_limit: int = Field(
+        default=1024, ge=1, description="Texts waiting for the challenger; more are skipped"
+    )
+    shadow_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Deadline of one challenger batch; then it is replaced"
+    )
+    shadow_nice: int = Field(
+        default=15,
+        ge=0,
+        le=19,
+        description="CPU niceness of the challenger's process (below every lane clients wait on)",
+    )
+    feedback_db: str = Field(
+        default="sqlite:///data/feedback/feedback.db",
+        description="SQLAlchemy URL of the feedback store (POST /feedback); SQLite relative "
+        "to the working directory by default, postgresql+psycopg2://... in production",
+    )
+    feedback_queue_limit: int = Field(
+        default=10_000, ge=1, description="Feedback rows waiting for the database; then 503"
     )
     tracking: bool = Field(default=True, description="Log stage runs to MLflow and register models")
     strict_tracking: bool = Field(
@@ -161,14 +199,21 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # an image built without the build args
 
-    @field_validator("model")
+    @field_validator("challenger_model", mode="before")
     @classmethod
-    def _pinned(cls, value: str) -> str:
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("model", "challenger_model")
+    @classmethod
+    def _pinned(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         # An alias resolved at boot lets two instances of one deploy serve different models.
         if value.startswith("models:/") and "@" in value:
             raise ValueError(
-                f"IMDB_SENTIMENT_MODEL={value} names a registry alias, which each instance "
-                "would resolve at boot: pin a version, models:/<name>/<version>"
+                f"IMDB_SENTIMENT_{str(info.field_name).upper()}={value} names a registry alias, "
+                "which each instance would resolve at boot: pin a version, models:/<name>/<version>"
             )
         return value
 

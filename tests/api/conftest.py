@@ -44,6 +44,8 @@ def running_server_process(
     port = free_port()
     environment = {**os.environ, "IMDB_SENTIMENT_MODEL": str(bundle), **env}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Feedback goes beside the log, never into the checkout's data/ folder.
+    environment.setdefault("IMDB_SENTIMENT_FEEDBACK_DB", f"sqlite:///{log.parent / 'feedback.db'}")
     base = f"http://127.0.0.1:{port}"
     with running_process(
         serve_command(port, extra), log, f"{base}/ready", env=environment, stop_timeout=stop_timeout

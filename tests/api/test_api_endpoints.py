@@ -35,6 +35,7 @@ def test_health_ready_and_model_card(api_server: str, small_bundle: Path) -> Non
     card = requests.get(f"{api_server}/model", timeout=10).json()
     assert card.pop("source") == str(small_bundle)
     assert card.pop("release") == {"model_registry_version": None, "bundle_dvc_md5": None}
+    assert card.pop("challenger") is None  # no challenger configured: no shadow scoring
     assert card == manifest
 
 

@@ -19,6 +19,8 @@ EXPECTED_OPERATIONS = {
     ("GET", "/ready"),
     ("GET", "/model"),
     ("GET", "/metrics"),
+    ("POST", "/feedback"),
+    ("GET", "/shadow/disagreements"),
 }
 # Modest: the whole file stays around a minute on the 2-core CI machine.
 EXAMPLES = {"POST": 80, "GET": 5}

@@ -124,7 +124,7 @@ def test_mlflow_runs_its_basic_auth_app(modules):
 def test_mlflow_credentials_are_generated_on_the_instance_not_in_state(modules):
     mlflow = modules["modules/mlflow"]["resource"]
     secrets_ = mlflow["aws_secretsmanager_secret"]
-    assert set(secrets_) == {"admin", "ci"}
+    assert set(secrets_) == {"admin", "ci", "feedback_db"}  # feedback_db: the feedback store URL
     for secret in secrets_.values():
         assert secret["kms_key_id"] == "var.kms_key_arn"
     for where, mod in modules.items():
@@ -171,7 +171,11 @@ def test_mlflow_server_role_cannot_delete_artifacts(modules):
 
 def test_database_connections_verify_the_rds_certificate():
     script = boot_script()
-    assert "sslmode=require" not in script
+    # The one exception: the feedback URL the API uses (its image has no RDS CA bundle yet), in
+    # the secret; encrypted by rds.force_ssl, not verified. MLflow's own connections verify.
+    exception = 'query={"sslmode": "require"}'
+    assert script.count(exception) == 1
+    assert "sslmode=require" not in script and "require" not in script.replace(exception, "")
     tls = "sslmode=verify-full&sslrootcert=/opt/mlflow/rds-ca-bundle.pem"
     assert f'tls="{tls}"' in script
     assert (
@@ -320,15 +324,30 @@ def test_api_instances_have_no_path_to_mlflow(modules):
     env = settings(
         modules["modules/serving"]["resource"]["aws_elastic_beanstalk_environment"]["this"]
     )
-    assert ("aws:autoscaling:launchconfiguration", "SecurityGroups") not in env
+    # Their one extra group only identifies them to the database (feedback store): no rule
+    # names the MLflow server's group, and its only egress is the database port.
+    groups = env[("aws:autoscaling:launchconfiguration", "SecurityGroups")]
+    assert groups == "aws_security_group.instances.id"
+    serving = modules["modules/serving"]
+    egress = serving["resource"]["aws_vpc_security_group_egress_rule"]
+    assert [rule["security_group_id"] for rule in egress.values()] == [
+        "aws_security_group.instances.id"
+    ]
+    (rule,) = egress.values()
+    assert (rule["from_port"], rule["to_port"]) == (5432, 5432)
+    assert rule["referenced_security_group_id"] == "var.feedback_db_security_group_id"
+    mlflow = modules["modules/mlflow"]["resource"]
+    for name, ingress in mlflow["aws_vpc_security_group_ingress_rule"].items():
+        if ingress["security_group_id"] == "aws_security_group.server.id":
+            assert "cidr_ipv4" in ingress, f"{name}: the MLflow server admits only private CIDRs"
     app_env = {n for (ns, n) in env if ns == "aws:elasticbeanstalk:application:environment"}
     assert not app_env & {"MLFLOW_TRACKING_URI", "IMDB_SENTIMENT_MODEL"}, (
         "instances must not resolve a registry alias at boot"
     )
     root = parse_dir(TF)
     assert "app_model_uri" not in root["variable"]
-    assert not [v for v in root["module"]["serving"].values() if "module.mlflow" in str(v)]
-    serving = modules["modules/serving"]
+    from_mlflow = {k for k, v in root["module"]["serving"].items() if "module.mlflow" in str(v)}
+    assert from_mlflow == {"feedback_db_secret_arn", "feedback_db_security_group_id"}
     values = {"var.kms_key_arn": "arn:key", "data.aws_region.current.region": "eu-west-1"}
     sts = statements(serving, "instance", values)
     assert not allowed(

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import Request
 
 from app.api.deps import ModelDep, ServiceDep
 from app.api.routes.predict import NOT_LOADED
@@ -13,6 +14,7 @@ from app.errors import ServiceUnavailableError
 from app.metrics import ServiceMetrics
 from app.schemas import Health, ModelCard, Readiness
 from app.scoring import ScoringProcessError
+from app.service import Service
 
 
 def build_router(metrics: ServiceMetrics, metrics_enabled: bool) -> APIRouter:
@@ -41,14 +43,21 @@ def build_router(metrics: ServiceMetrics, metrics_enabled: bool) -> APIRouter:
         return {"status": "ready", "model_version": service.model.version}
 
     @router.get("/model", response_model=ModelCard, responses=NOT_LOADED)
-    async def model_card(model: ModelDep, service: ServiceDep) -> Any:
+    async def model_card(model: ModelDep, service: ServiceDep, request: Request) -> Any:
         """The served bundle's manifest: version, params, metrics and data hash."""
         # The registry version and DVC hash the deploy pinned into the image (None when unpinned).
         release = {
             "model_registry_version": service.settings.model_registry_version,
             "bundle_dvc_md5": service.settings.expected_bundle_hash,
         }
-        return {**model.manifest, "source": model.source, "release": release}
+        return {
+            **model.manifest,
+            "source": model.source,
+            "release": release,
+            "challenger": _challenger(
+                service, getattr(request.app.state, "challenger_error", None)
+            ),
+        }
 
     if metrics_enabled:
 
@@ -63,6 +72,25 @@ def build_router(metrics: ServiceMetrics, metrics_enabled: bool) -> APIRouter:
             return Response(content, media_type=media_type)
 
     return router
+
+
+def _challenger(service: Service, error: str | None) -> dict[str, Any] | None:
+    """The shadow-scored bundle (None without one), or why it could not be loaded."""
+    if error is not None:
+        return {"status": "unavailable", "detail": error}
+    shadow = service.shadow
+    if shadow is None:
+        return None
+    challenger = shadow.challenger
+    return {
+        "status": "shadow",
+        "name": challenger.name,
+        "version": challenger.version,
+        "source": challenger.source,
+        "threshold": challenger.threshold,
+        "metrics": challenger.manifest.get("metrics", {}),
+        "shadow_fraction": service.settings.shadow_fraction,
+    }
 
 
 def _not_ready(status: str, version: str | None, detail: str) -> JSONResponse:

@@ -64,12 +64,11 @@ def _since(days: float | None) -> datetime | None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from imdb_sentiment.feedback.report import ShadowAgreement, build_report, render_text
+    from imdb_sentiment.feedback.report import build_report, render_text
+    from imdb_sentiment.feedback.shadow_source import read_shadow
 
     try:
-        shadow = None
-        if args.shadow:
-            shadow = ShadowAgreement.from_mapping(json.loads(Path(args.shadow).read_text()))
+        shadow = read_shadow(args.shadow) if args.shadow else None
         report = build_report(_engine(args), since=_since(args.since_days), shadow=shadow)
     except _errors() as error:  # json.JSONDecodeError is a ValueError
         return _fail(error)
@@ -142,7 +141,9 @@ def add_feedback_parser(commands: Any) -> None:
     )
     report.add_argument(
         "--shadow",
-        help='JSON file of shadow figures: {"agree": n, "disagree": m, '
+        metavar="URL_OR_FILE",
+        help="the shadow's agreement: a running service's http(s)://.../metrics (live counts "
+        'since its start), or a JSON file {"agree": n, "disagree": m, '
         '"champion_version": ..., "challenger_version": ...}',
     )
     report.set_defaults(handler=_report)

@@ -68,6 +68,21 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_server" {
   to_port                      = local.db_port
 }
 
+# The feedback store (POST /feedback) is its own database and user on this
+# server. This is the API instances' only path into the VPC's data tier: the DB
+# port, from their security group, to this database server. MLflow itself
+# stays out of their reach (its server's group has no rule for them).
+resource "aws_vpc_security_group_ingress_rule" "db_from_feedback_clients" {
+  for_each = toset(var.feedback_client_security_group_ids)
+
+  security_group_id            = aws_security_group.db.id
+  description                  = "PostgreSQL from the API instances (feedback database only)"
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = local.db_port
+  to_port                      = local.db_port
+}
+
 # ---------------------------------------------------------------- database
 
 resource "aws_db_subnet_group" "this" {
@@ -182,6 +197,18 @@ resource "aws_secretsmanager_secret" "ci" {
   recovery_window_in_days = 7
 }
 
+# The feedback database's URL (postgresql+psycopg2://feedback:<password>@host/feedback),
+# created empty: the MLflow instance, which already holds the master password,
+# creates the database and its user on boot and writes the URL here
+# (user_data.sh.tftpl). Terraform never knows the password.
+resource "aws_secretsmanager_secret" "feedback_db" {
+  #checkov:skip=CKV2_AWS_57:Written once by the MLflow instance with a random password; rotating it means ALTER ROLE on the database and a refresh of the Beanstalk environment (documented in docs/feedback.md), which a rotation Lambda could not do without a network path to the database.
+  name                    = "${var.project}-feedback-db"
+  description             = "SQLAlchemy URL of the feedback database (own database and user), written by the MLflow instance"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+}
+
 # ---------------------------------------------------------------- server role
 
 data "aws_iam_policy_document" "ec2_assume" {
@@ -281,6 +308,7 @@ data "aws_iam_policy_document" "server" {
     resources = [
       aws_secretsmanager_secret.admin.arn,
       aws_secretsmanager_secret.ci.arn,
+      aws_secretsmanager_secret.feedback_db.arn,
     ]
   }
 }
@@ -322,20 +350,21 @@ resource "aws_instance" "server" {
   }
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    mlflow_version    = var.mlflow_version
-    flask_wtf_version = var.flask_wtf_version
-    psycopg2_version  = var.psycopg2_version
-    boto3_version     = var.boto3_version
-    region            = data.aws_region.current.region
-    db_secret_arn     = aws_db_instance.this.master_user_secret[0].secret_arn
-    admin_secret_arn  = aws_secretsmanager_secret.admin.arn
-    ci_secret_arn     = aws_secretsmanager_secret.ci.arn
-    db_username       = aws_db_instance.this.username
-    db_host           = aws_db_instance.this.address
-    db_port           = local.db_port
-    db_name           = aws_db_instance.this.db_name
-    artifact_bucket   = var.artifact_bucket
-    bind_host         = local.bind_host
+    mlflow_version      = var.mlflow_version
+    flask_wtf_version   = var.flask_wtf_version
+    psycopg2_version    = var.psycopg2_version
+    boto3_version       = var.boto3_version
+    region              = data.aws_region.current.region
+    db_secret_arn       = aws_db_instance.this.master_user_secret[0].secret_arn
+    admin_secret_arn    = aws_secretsmanager_secret.admin.arn
+    ci_secret_arn       = aws_secretsmanager_secret.ci.arn
+    feedback_secret_arn = aws_secretsmanager_secret.feedback_db.arn
+    db_username         = aws_db_instance.this.username
+    db_host             = aws_db_instance.this.address
+    db_port             = local.db_port
+    db_name             = aws_db_instance.this.db_name
+    artifact_bucket     = var.artifact_bucket
+    bind_host           = local.bind_host
   })
   user_data_replace_on_change = true
 

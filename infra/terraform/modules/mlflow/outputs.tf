@@ -27,3 +27,13 @@ output "db_secret_arn" {
   description = "ARN of the RDS-managed secret holding the database password (the value is never output)."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
 }
+
+output "feedback_db_secret_arn" {
+  description = "Secrets Manager secret holding the feedback database URL (the value is never output)."
+  value       = aws_secretsmanager_secret.feedback_db.arn
+}
+
+output "db_security_group_id" {
+  description = "Security group of the database (the API instances reach it on the DB port only)."
+  value       = aws_security_group.db.id
+}

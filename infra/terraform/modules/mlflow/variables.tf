@@ -116,3 +116,9 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "feedback_client_security_group_ids" {
+  description = "Security groups (the API instances') allowed to reach the database port for the feedback database."
+  type        = list(string)
+  default     = []
+}

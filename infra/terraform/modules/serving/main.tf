@@ -132,6 +132,53 @@ data "aws_iam_policy_document" "instance" {
   }
 }
 
+# The feedback database URL: Beanstalk reads this secret at instance bootstrap
+# (environmentsecrets below) with the instance role, so it is in no plain
+# environment setting, no plan and no state.
+data "aws_iam_policy_document" "feedback_secret" {
+  statement {
+    sid       = "ReadFeedbackDatabaseUrl"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.feedback_db_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptThroughSecretsManager"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "feedback_secret" {
+  name   = "read-feedback-db-url"
+  role   = aws_iam_role.instance.id
+  policy = data.aws_iam_policy_document.feedback_secret.json
+}
+
+# A group of our own on the instances (Beanstalk adds its default one too), so
+# the database's group can name them as the only source on its port.
+resource "aws_security_group" "instances" {
+  #checkov:skip=CKV2_AWS_5:Attached to the instances by the Beanstalk environment (aws:autoscaling:launchconfiguration SecurityGroups below), which the check does not follow.
+  name        = "${var.project}-eb-instances"
+  description = "API instances: identifies them to the feedback database; no inbound rules of its own"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "instances_to_feedback_db" {
+  security_group_id            = aws_security_group.instances.id
+  description                  = "PostgreSQL to the feedback database"
+  referenced_security_group_id = var.feedback_db_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
 resource "aws_iam_role_policy" "instance" {
   name   = "pull-image"
   role   = aws_iam_role.instance.id
@@ -204,6 +251,16 @@ resource "aws_elastic_beanstalk_environment" "this" {
     namespace = "aws:autoscaling:launchconfiguration"
     name      = "IamInstanceProfile"
     value     = aws_iam_instance_profile.instance.name
+  }
+  setting {
+    namespace = "aws:autoscaling:launchconfiguration"
+    name      = "SecurityGroups"
+    value     = aws_security_group.instances.id
+  }
+  setting {
+    namespace = "aws:elasticbeanstalk:application:environmentsecrets"
+    name      = "IMDB_SENTIMENT_FEEDBACK_DB"
+    value     = var.feedback_db_secret_arn
   }
   setting {
     namespace = "aws:autoscaling:launchconfiguration"

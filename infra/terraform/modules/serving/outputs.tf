@@ -42,3 +42,8 @@ output "web_acl_arn" {
   description = "WAF web ACL associated with the load balancer."
   value       = aws_wafv2_web_acl.api.arn
 }
+
+output "instance_security_group_id" {
+  description = "Security group on the API instances (source of the feedback database rule)."
+  value       = aws_security_group.instances.id
+}

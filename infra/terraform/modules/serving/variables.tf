@@ -128,3 +128,13 @@ variable "maintenance_window" {
     error_message = "maintenance_window must look like Sun:03:00."
   }
 }
+
+variable "feedback_db_secret_arn" {
+  description = "Secrets Manager secret with the feedback database URL, passed to the app as IMDB_SENTIMENT_FEEDBACK_DB."
+  type        = string
+}
+
+variable "feedback_db_security_group_id" {
+  description = "Security group of the database holding the feedback database (egress target on 5432)."
+  type        = string
+}
