@@ -9,8 +9,11 @@
 # Dependabot (.github/dependabot.yml) proposes newer patch tags as reviewed pull requests.
 FROM python:3.11.16-slim-trixie AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
+# uv, and Amazon's RDS CA bundle (all regions): the feedback store's PostgreSQL URL verifies the
+# server against it (sslmode=verify-full).
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && python -c "import urllib.request as u; u.urlretrieve('https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem', '/app/rds-ca-bundle.pem')"
 # Dependencies first, in their own layer: code changes do not re-install them.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --extra serve --no-install-project
@@ -23,6 +26,7 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin imdb
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
 COPY models/imdb-sentiment/ /app/models/imdb-sentiment/
+COPY --from=build /app/rds-ca-bundle.pem /app/rds-ca-bundle.pem
 ARG BUNDLE_HASH=""
 ARG MODEL_REGISTRY_VERSION=""
 LABEL imdb-sentiment.bundle-dvc-md5=$BUNDLE_HASH \

@@ -171,11 +171,13 @@ def test_mlflow_server_role_cannot_delete_artifacts(modules):
 
 def test_database_connections_verify_the_rds_certificate():
     script = boot_script()
-    # The one exception: the feedback URL the API uses (its image has no RDS CA bundle yet), in
-    # the secret; encrypted by rds.force_ssl, not verified. MLflow's own connections verify.
-    exception = 'query={"sslmode": "require"}'
-    assert script.count(exception) == 1
-    assert "sslmode=require" not in script and "require" not in script.replace(exception, "")
+    assert "require" not in script
+    # The feedback URL the API instances use verifies against the bundle the image carries.
+    feedback = 'query={"sslmode": "verify-full", "sslrootcert": "/app/rds-ca-bundle.pem"}'
+    assert feedback in script
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem'" in dockerfile
+    assert "COPY --from=build /app/rds-ca-bundle.pem /app/rds-ca-bundle.pem" in dockerfile
     tls = "sslmode=verify-full&sslrootcert=/opt/mlflow/rds-ca-bundle.pem"
     assert f'tls="{tls}"' in script
     assert (
