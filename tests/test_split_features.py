@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from imdb_sentiment.files import atomic_path
 from imdb_sentiment.pipeline.features import (
     build_vectorizer,
     fit_transform,
@@ -15,7 +16,7 @@ from imdb_sentiment.pipeline.features import (
     save_vectorizer,
 )
 from imdb_sentiment.pipeline.ingest import read_archive
-from imdb_sentiment.pipeline.io import atomic_path, load_features, save_features
+from imdb_sentiment.pipeline.io import load_features, save_features
 from imdb_sentiment.pipeline.params import FeaturizeParams
 from imdb_sentiment.pipeline.split import SplitError, split_reviews
 

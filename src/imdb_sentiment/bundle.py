@@ -8,8 +8,9 @@ A bundle is a folder (local path or any fsspec URL such as ``s3://bucket/models/
 
 Loading checks the manifest's format version and every file's sha256 *before* it parses any of
 them, and the model format holds only JSON and plain arrays: no pickle, no code named by a file.
-The API, the batch flow and MLflow promotion all load through :func:`load_bundle`; none of them
-imports training code.
+The API, the batch flow and MLflow promotion all load through :func:`load_bundle` (registry URIs
+through :func:`imdb_sentiment.registry.load_bundle`, which resolves them and then calls it); none
+of them imports training code.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import fsspec
 import numpy as np
 from scipy.special import expit
 
+from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.integrity import PinError, sha256_bytes, sha256_file, verify_pin  # noqa: F401
 from imdb_sentiment.model_format import MODEL_SPEC, ModelFormatError, load_model
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME
@@ -53,7 +55,7 @@ WORKER_HEAP_KEEP_BYTES = 64 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters (malloc.h)
 
 
-class BundleError(RuntimeError):
+class BundleError(ImdbSentimentError, RuntimeError):
     """The bundle is missing, tampered with or incompatible with this code."""
 
 
@@ -332,24 +334,30 @@ def read_manifest(location: str | Path) -> dict[str, Any]:
 
 
 def load_bundle(
-    location: str | Path, scoring_workers: int = 1, expected_hash: str | None = None
+    location: str | Path,
+    scoring_workers: int = 1,
+    expected_hash: str | None = None,
+    *,
+    source: str | None = None,
 ) -> SentimentModel:
     """Verify a bundle against its manifest, then load it. Raises BundleError on any problem.
 
-    ``location`` is a folder, an fsspec URL (s3://...) or a registry URI (models:/name@alias,
-    models:/name/version), which is first downloaded to a local cache and then checked the same way.
+    ``location`` is a folder or an fsspec URL (s3://...); registry URIs (models:/...) are
+    resolved by :func:`imdb_sentiment.registry.load_bundle`, which then calls this.
     ``scoring_workers`` > 1 scores large batches in that many processes (see
     ``Settings.scoring_workers``); single reviews are always scored in-process.
-    ``expected_hash`` (default: IMDB_SENTIMENT_EXPECTED_BUNDLE_HASH when ``location`` is
+    ``expected_hash`` (default: IMDB_SENTIMENT_EXPECTED_BUNDLE_HASH when ``source`` is
     IMDB_SENTIMENT_MODEL) is DVC's hash of the folder as dvc.lock records it: any other is refused.
+    ``source`` is the location the user gave (default: ``location``), kept as ``model.source``.
     """
     if not isinstance(scoring_workers, int) or scoring_workers < 1:
         raise ValueError(f"scoring_workers must be a positive integer, got {scoring_workers!r}")
-    base = source = str(location).rstrip("/")
+    base = str(location).rstrip("/")
     if base.startswith("models:/"):
-        from imdb_sentiment.registry import fetch_registered_bundle
-
-        base = str(fetch_registered_bundle(base))
+        raise BundleError(
+            f"{base} is a registry URI: load it with imdb_sentiment.registry.load_bundle"
+        )
+    source = base if source is None else source
     manifest = read_manifest(base)
     files = manifest["files"]
     if not isinstance(files, dict) or MODEL_SPEC not in files:

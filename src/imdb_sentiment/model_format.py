@@ -17,6 +17,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.ngrams import NgramVectorizer
 from imdb_sentiment.text import clean_review, strip_tags
 from imdb_sentiment.token_ids import SUPPORTED_PATTERNS
@@ -50,7 +51,7 @@ TOKEN_PATTERNS["tfidf"] = TOKEN_PATTERNS["ngram-ids"] | {SKLEARN_TOKEN_PATTERN}
 Files = dict[str, bytes]
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(ImdbSentimentError, ValueError):
     """The model files are not a model this code can rebuild."""
 
 

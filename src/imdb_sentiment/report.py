@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imdb_sentiment.errors import ImdbSentimentError
+
 MISTAKES = Path("metrics/mistakes_val.json")
 ERROR_ANALYSIS = Path("metrics/error_analysis.md")
 # Review texts are untrusted input: show a bounded, escaped excerpt of a few of them.
@@ -25,7 +27,7 @@ MISTAKE_ROWS = 5
 EXCERPT_CHARS = 160
 
 
-class ReportError(RuntimeError):
+class ReportError(ImdbSentimentError, RuntimeError):
     """A DVC command the report needs failed; the message carries its stderr."""
 
 

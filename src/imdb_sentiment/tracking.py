@@ -32,6 +32,7 @@ import yaml
 
 from imdb_sentiment import __version__
 from imdb_sentiment.bundle import MANIFEST_NAME
+from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.registry import (
     BUNDLE_VERSION_TAG,
     CANDIDATE_ALIAS,
@@ -60,7 +61,7 @@ HEALTH_TIMEOUT_SECONDS = 5
 T = TypeVar("T")
 
 
-class TrackingError(RuntimeError):
+class TrackingError(ImdbSentimentError, RuntimeError):
     """MLflow tracking failed and IMDB_SENTIMENT_STRICT_TRACKING asks for that to be fatal."""
 
 

@@ -9,12 +9,13 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN
 
 PARAMS_FILE = Path("params.yaml")
 
 
-class ParamsError(ValueError):
+class ParamsError(ImdbSentimentError, ValueError):
     """params.yaml holds a value the pipeline cannot use."""
 
 
