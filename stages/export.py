@@ -6,12 +6,12 @@ from pathlib import Path
 
 from imdb_sentiment import tracking
 from imdb_sentiment.bundle import sha256_file
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.export import compose, export_bundle
-from imdb_sentiment.pipeline.features import load_vectorizer
-from imdb_sentiment.pipeline.io import load_features, read_parquet
-from imdb_sentiment.pipeline.params import load_all
-from imdb_sentiment.pipeline.train import load_saved_classifier
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.export import compose, export_bundle
+from imdb_sentiment.training.features import load_vectorizer
+from imdb_sentiment.training.io import load_features, read_parquet
+from imdb_sentiment.training.params import load_all
+from imdb_sentiment.training.train import load_saved_classifier
 
 REVIEWS = Path("data/raw/reviews.parquet")
 SPLITS = Path("data/split")

@@ -2,15 +2,15 @@
 
 from pathlib import Path
 
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.features import (
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.features import (
     build_vectorizer,
     fit_transform,
     save_vectorizer,
     short_reviews,
 )
-from imdb_sentiment.pipeline.io import read_parquet, save_features
-from imdb_sentiment.pipeline.params import FeaturizeParams, load_section
+from imdb_sentiment.training.io import read_parquet, save_features
+from imdb_sentiment.training.params import FeaturizeParams, load_section
 
 SPLITS = Path("data/split")
 OUTPUT = Path("data/features")

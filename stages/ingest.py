@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from imdb_sentiment.pipeline import ingest, stage
-from imdb_sentiment.pipeline.params import DataParams, load_section
+from imdb_sentiment.training import ingest, stage
+from imdb_sentiment.training.params import DataParams, load_section
 
 OUTPUT = Path("data/raw/reviews.parquet")
 DOWNLOADS = Path("data/download")

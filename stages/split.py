@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.io import read_parquet, write_parquet
-from imdb_sentiment.pipeline.params import SplitParams, load_section
-from imdb_sentiment.pipeline.split import split_reviews
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.io import read_parquet, write_parquet
+from imdb_sentiment.training.params import SplitParams, load_section
+from imdb_sentiment.training.split import split_reviews
 
 REVIEWS = Path("data/raw/reviews.parquet")
 OUTPUT = Path("data/split")

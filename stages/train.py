@@ -6,11 +6,11 @@ from dvclive import Live
 from sklearn.metrics import accuracy_score, log_loss
 
 from imdb_sentiment import tracking
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.features import load_vectorizer
-from imdb_sentiment.pipeline.io import load_features
-from imdb_sentiment.pipeline.params import TrainParams, load_section
-from imdb_sentiment.pipeline.train import LabelledRows, fit_models, save_classifier
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.features import load_vectorizer
+from imdb_sentiment.training.io import load_features
+from imdb_sentiment.training.params import TrainParams, load_section
+from imdb_sentiment.training.train import LabelledRows, fit_models, save_classifier
 
 FEATURES = Path("data/features")
 OUTPUT = Path("data/train/classifier")

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "imdb_sentiment.model_format",
             "imdb_sentiment.integrity",
             "imdb_sentiment.profile",
-            "imdb_sentiment.io",
+            "imdb_sentiment.files",
         ),
     ),
     ("bundle", ("imdb_sentiment.bundle",)),
@@ -37,7 +37,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "app",
             "imdb_sentiment.batch",
             "imdb_sentiment.feedback",
-            "imdb_sentiment.pipeline",
             "imdb_sentiment.training",
             "imdb_sentiment.tracking",
             "imdb_sentiment.release",
@@ -51,7 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 # Serving code must not pull in training code (it would load scikit-learn's fitting stack and
 # the DVC-side modules into the API and the batch workers).
 SERVING = ("app", "imdb_sentiment.batch", "imdb_sentiment.feedback")
-TRAINING = ("imdb_sentiment.pipeline", "imdb_sentiment.training", "imdb_sentiment.tracking")
+TRAINING = ("imdb_sentiment.training", "imdb_sentiment.tracking")
 
 
 def layer_of(module: str) -> int:

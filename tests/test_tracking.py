@@ -212,7 +212,7 @@ def test_serving_side_registry_code_imports_no_training_code(
         "assert 'mlflow' not in sys.modules, 'importing the loader must not import mlflow'\n"
         "from imdb_sentiment.registry import load_bundle\n"
         f"load_bundle('models:/{NAME}@candidate')\n"
-        "leaked = [m for m in sys.modules if m.startswith(('imdb_sentiment.pipeline', "
+        "leaked = [m for m in sys.modules if m.startswith(('imdb_sentiment.training', "
         "'imdb_sentiment.tracking', 'dvc', 'dvclive'))]\n"
         "assert not leaked, leaked\n"
     )

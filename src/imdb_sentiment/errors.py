@@ -3,7 +3,7 @@
 Each module keeps its own error class (BundleError, ParamsError, ...) and also derives from the
 builtin it always did (ValueError, RuntimeError), so existing ``except`` clauses keep working. A
 caller that only needs "an expected failure, report it in one line" catches this base class
-(see ``imdb_sentiment.pipeline.stage``) and so need not import every module that may raise.
+(see ``imdb_sentiment.training.stage``) and so need not import every module that may raise.
 """
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 # zip's epoch: any fixed date keeps archives byte-stable.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -73,4 +75,11 @@ def deterministic_zip(members: Mapping[str, bytes], compression: int = zipfile.Z
             info.external_attr = 0o644 << 16
             info.compress_type = compression
             archive.writestr(info, members[name])
+    return buffer.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """One array as .npy bytes (no pickle), the format of every array the stages write."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()

@@ -12,9 +12,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from imdb_sentiment.model_format import dump_features, files_with_spec, load_features, read_spec
 from imdb_sentiment.ngrams import NgramVectorizer
-from imdb_sentiment.pipeline.io import read_files, write_files
-from imdb_sentiment.pipeline.params import FeaturizeParams
 from imdb_sentiment.text import clean_review, strip_tags
+from imdb_sentiment.training.io import read_files, write_files
+from imdb_sentiment.training.params import FeaturizeParams
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

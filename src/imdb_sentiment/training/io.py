@@ -17,16 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from imdb_sentiment.files import atomic_path, atomic_write, atomic_write_dir, deterministic_zip
-from imdb_sentiment.model_format import npy_bytes
-
-
-def write_bytes(path: str | Path, data: bytes) -> None:
-    atomic_write(path, data)
+from imdb_sentiment.files import (
+    atomic_path,
+    atomic_write,
+    atomic_write_dir,
+    deterministic_zip,
+    npy_bytes,
+)
 
 
 def write_json(path: str | Path, payload: Any) -> None:
-    write_bytes(path, (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
+    atomic_write(path, (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
@@ -50,7 +51,7 @@ def save_features(path: str | Path, matrix: sp.spmatrix, labels: np.ndarray) -> 
         "shape": np.asarray(csr.shape, dtype=np.int64),
         "labels": np.asarray(labels, dtype=np.int8),
     }
-    write_bytes(path, deterministic_zip({f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}))
+    atomic_write(path, deterministic_zip({f"{k}.npy": npy_bytes(v) for k, v in arrays.items()}))
 
 
 def load_features(path: str | Path) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from imdb_sentiment.errors import ImdbSentimentError
-from imdb_sentiment.pipeline.io import write_parquet
+from imdb_sentiment.training.io import write_parquet
 
 log = logging.getLogger(__name__)
 
