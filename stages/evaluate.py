@@ -4,6 +4,21 @@ from pathlib import Path
 
 from imdb_sentiment import tracking
 from imdb_sentiment.files import atomic_write
+from imdb_sentiment.paths import (
+    BEHAVIOUR,
+    BEHAVIOUR_CASES,
+    CLASSIFIER,
+    ERROR_ANALYSIS,
+    FEATURES,
+    METRICS,
+    MISTAKES,
+    PLOTS,
+    SELECTION,
+    SHORT_METRICS,
+    SPLITS,
+    TRAIN_METRICS,
+    VECTORIZER,
+)
 from imdb_sentiment.training import stage
 from imdb_sentiment.training.behaviour import read_suite, score_suite
 from imdb_sentiment.training.evaluate import (
@@ -26,21 +41,8 @@ from imdb_sentiment.training.io import load_features, read_parquet, write_json
 from imdb_sentiment.training.params import EvaluateParams, load_section
 from imdb_sentiment.training.train import load_saved_classifier
 
-FEATURES = Path("data/features")
-VECTORIZER = FEATURES / "vectorizer"
-TRAIN_METRICS = Path("metrics/train/metrics.json")
-CLASSIFIER = Path("data/train/classifier")
-SELECTION = Path("data/train/selection")
-SPLITS = Path("data/split")
-METRICS = Path("metrics/metrics.json")
-PLOTS = Path("metrics/plots")
-MISTAKES = Path("metrics/mistakes_val.json")
-SHORT_METRICS = Path("metrics/short_reviews.json")
-ERROR_ANALYSIS = Path("metrics/error_analysis.md")
 # Next to this script's checkout (tests run the stage scripts from a scratch folder).
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "behaviour" / "cases.jsonl"
-BEHAVIOUR = Path("metrics/behaviour.json")
-BEHAVIOUR_CASES = Path("metrics/behaviour_cases.json")
 
 
 def main() -> None:

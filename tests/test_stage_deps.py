@@ -69,3 +69,25 @@ def test_stage_deps_list_every_project_module_the_stage_imports(name: str) -> No
     declared = python_deps(stage)
     assert not static - declared, f"{name}: add to deps in dvc.yaml: {sorted(static - declared)}"
     assert not declared - static, f"{name}: deps not imported: {sorted(declared - static)}"
+
+
+def declared_outputs() -> set[str]:
+    found = set()
+    for stage in STAGES.values():
+        for key in ("outs", "metrics"):
+            for entry in stage.get(key, []):
+                found.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return found
+
+
+def test_every_pipeline_output_is_named_once_in_paths() -> None:
+    from imdb_sentiment import paths
+
+    named = {value.as_posix() for value in vars(paths).values() if isinstance(value, Path)}
+    outputs = {out for out in declared_outputs() if "${" not in out}  # models/${export.name}
+    assert outputs, "dvc.yaml declares no outputs"
+    assert outputs <= named, f"not in imdb_sentiment.paths: {sorted(outputs - named)}"
+    # The stage scripts take their paths from there instead of spelling them again.
+    for script in sorted((ROOT / "stages").glob("*.py")):
+        text = script.read_text()
+        assert '"data/' not in text and '"metrics/' not in text, script.name

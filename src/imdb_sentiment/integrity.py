@@ -21,9 +21,9 @@ from pathlib import Path
 import fsspec
 
 from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.paths import BUNDLE, DVC_LOCK
 
-BUNDLE_OUT = "models/imdb-sentiment"
-DVC_LOCK = Path("dvc.lock")
+BUNDLE_OUT = BUNDLE.as_posix()
 _DIR_HASH = re.compile(r"^[0-9a-f]{32}\.dir$")
 
 

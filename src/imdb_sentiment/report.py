@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.paths import ERROR_ANALYSIS, MISTAKES
 
-MISTAKES = Path("metrics/mistakes_val.json")
-ERROR_ANALYSIS = Path("metrics/error_analysis.md")
 # Review texts are untrusted input: show a bounded, escaped excerpt of a few of them.
 MISTAKE_ROWS = 5
 EXCERPT_CHARS = 160

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN
-
-PARAMS_FILE = Path("params.yaml")
+from imdb_sentiment.paths import PARAMS_FILE
 
 
 class ParamsError(ImdbSentimentError, ValueError):
