@@ -73,3 +73,45 @@ def closure(graph: dict[str, set[str]], start: str) -> set[str]:
             ".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in graph
         )
     return seen
+
+
+def stage_python_deps(stage_cmd: str) -> list[str]:
+    """The stage script of a dvc.yaml ``cmd`` first, then every project file it imports."""
+    script = next(part for part in stage_cmd.split() if part.startswith("stages/"))
+    files = module_files()
+    imported = closure(import_graph(), f"stages.{Path(script).stem}")
+    found = sorted(files[module].resolve().relative_to(ROOT).as_posix() for module in imported)
+    found.remove(script)
+    return [script, *found]
+
+
+def rewrite_dvc_deps(dvc_yaml: Path = ROOT / "dvc.yaml") -> None:
+    """Replace the .py deps of every stage in dvc.yaml with what the stage imports; other deps
+    (data, the behaviour suite) and the file's comments stay as they are."""
+    import re
+
+    import yaml
+
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    out: list[str] = []
+    stage, in_deps = None, False
+    for line in dvc_yaml.read_text().split("\n"):
+        match = re.match(r"^  (\w+):$", line)
+        if match and match[1] in stages:
+            stage = match[1]
+        if stage and line.strip() == "deps:":
+            out.append(line)
+            out.extend(f"      - {path}" for path in stage_python_deps(stages[stage]["cmd"]))
+            in_deps = True
+            continue
+        if in_deps and line.startswith("      - "):
+            if line.strip().endswith(".py"):
+                continue
+        else:
+            in_deps = False
+        out.append(line)
+    dvc_yaml.write_text("\n".join(out))
+
+
+if __name__ == "__main__":
+    rewrite_dvc_deps()

@@ -67,8 +67,9 @@ def test_stage_deps_list_every_project_module_the_stage_imports(name: str) -> No
     assert loaded, f"importing {script} loaded no project file: the probe is broken"
     assert loaded <= static, f"the ast walk missed {sorted(loaded - static)}"
     declared = python_deps(stage)
-    assert not static - declared, f"{name}: add to deps in dvc.yaml: {sorted(static - declared)}"
-    assert not declared - static, f"{name}: deps not imported: {sorted(declared - static)}"
+    fix = "run `python tests/import_graph.py` to rewrite the deps"
+    assert not static - declared, f"{name}: missing deps {sorted(static - declared)}: {fix}"
+    assert not declared - static, f"{name}: deps not imported {sorted(declared - static)}: {fix}"
 
 
 def declared_outputs() -> set[str]:
