@@ -276,10 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("--url", help="API base URL to smoke-test (default: the environment CNAME)")
     deploy.add_argument(
-        "--beanstalk-source",
-        default="app/beanstalk/source",
-        help="folder of the API's Beanstalk files, zipped as the application version "
-        "(app/beanstalk/source)",
+        "--beanstalk-source", default="app/beanstalk/source", help="EB files to zip"
     )
     deploy.add_argument(
         "--timeout", type=float, default=1200.0, help="seconds to wait for healthy (1200)"
