@@ -41,8 +41,8 @@ pipeline: $(SYNCED) ## Run the whole DVC pipeline (set IMDB_ARCHIVE to use a loc
 test: $(SYNCED) ## Run the whole test suite
 	pytest
 
-test-fast: $(SYNCED) ## Tests without the slow ones (real processes, full pipeline runs)
-	pytest -m "not slow"
+test-fast: $(SYNCED) ## Unit and data tests, without the slow ones (real processes, full pipeline runs)
+	pytest -m "not slow" tests/unit tests/data
 
 bench: $(SYNCED) ## Scoring speed of the exported bundle vs the old baseline -> bench/results/model.json
 	python bench/model.py

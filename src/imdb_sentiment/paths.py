@@ -1,7 +1,7 @@
 """Where the pipeline's files live, relative to the project root: one name per path.
 
 The stage scripts, lineage tracking and the release checks all use these names; dvc.yaml repeats
-them as deps and outs (``tests/test_stage_deps.py`` checks that every out it declares is here).
+them as deps and outs (``tests/unit/test_stage_deps.py`` checks that every out it declares is here).
 """
 
 from pathlib import Path

@@ -1,7 +1,7 @@
 """Scoring large batches in worker processes, and the glibc allocator tuning those workers use.
 
 Only speed lives here: each review's score depends on that review alone, so the result is the
-same as in-process scoring (``tests/test_bundle.py`` checks it).
+same as in-process scoring (``tests/unit/test_bundle.py`` checks it).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from imdb_sentiment.deploy import (
 )
 from imdb_sentiment.integrity import folder_md5
 
-BEANSTALK_SOURCE = Path(__file__).resolve().parents[1] / "app" / "beanstalk" / "source"
+BEANSTALK_SOURCE = Path(__file__).resolve().parents[2] / "app" / "beanstalk" / "source"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment:" + "a" * 40
 
 
