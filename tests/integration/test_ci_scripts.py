@@ -260,6 +260,8 @@ case "$*" in
   *describe-repositories*) echo "123.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment" ;;
   *get-login-password*) echo token ;;
   *describe-image-scan-findings*) echo "$SCAN_COUNTS" ;;
+  # Like the real one, read the password: exiting first would SIGPIPE the `aws ... |` writer.
+  *--password-stdin*) cat > /dev/null ;;
 esac
 """
 
