@@ -36,18 +36,18 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from imdb_sentiment.bundle import SentimentModel, load_bundle  # noqa: E402
 from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN  # noqa: E402
-from imdb_sentiment.pipeline.export import compose  # noqa: E402
-from imdb_sentiment.pipeline.features import (  # noqa: E402
+from imdb_sentiment.training.export import compose  # noqa: E402
+from imdb_sentiment.training.features import (  # noqa: E402
     build_vectorizer,
     fit_transform,
     short_reviews,
 )
-from imdb_sentiment.pipeline.params import (  # noqa: E402
+from imdb_sentiment.training.params import (  # noqa: E402
     FeaturizeParams,
     TrainParams,
     load_section,
 )
-from imdb_sentiment.pipeline.train import LabelledRows, fit_models  # noqa: E402
+from imdb_sentiment.training.train import LabelledRows, fit_models  # noqa: E402
 
 SPLITS = ROOT / "data" / "split"
 BUNDLE = ROOT / "models" / "imdb-sentiment"

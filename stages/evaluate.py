@@ -3,9 +3,25 @@
 from pathlib import Path
 
 from imdb_sentiment import tracking
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.behaviour import read_suite, score_suite
-from imdb_sentiment.pipeline.evaluate import (
+from imdb_sentiment.files import atomic_write
+from imdb_sentiment.paths import (
+    BEHAVIOUR,
+    BEHAVIOUR_CASES,
+    CLASSIFIER,
+    ERROR_ANALYSIS,
+    FEATURES,
+    METRICS,
+    MISTAKES,
+    PLOTS,
+    SELECTION,
+    SHORT_METRICS,
+    SPLITS,
+    TRAIN_METRICS,
+    VECTORIZER,
+)
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.behaviour import read_suite, score_suite
+from imdb_sentiment.training.evaluate import (
     band_metrics,
     classification_metrics,
     confident_mistakes,
@@ -19,27 +35,14 @@ from imdb_sentiment.pipeline.evaluate import (
     short_reviews,
     top_ngrams,
 )
-from imdb_sentiment.pipeline.export import compose
-from imdb_sentiment.pipeline.features import load_vectorizer
-from imdb_sentiment.pipeline.io import load_features, read_parquet, write_bytes, write_json
-from imdb_sentiment.pipeline.params import EvaluateParams, load_section
-from imdb_sentiment.pipeline.train import load_saved_classifier
+from imdb_sentiment.training.export import compose
+from imdb_sentiment.training.features import load_vectorizer
+from imdb_sentiment.training.io import load_features, read_parquet, write_json
+from imdb_sentiment.training.params import EvaluateParams, load_section
+from imdb_sentiment.training.train import load_saved_classifier
 
-FEATURES = Path("data/features")
-VECTORIZER = FEATURES / "vectorizer"
-TRAIN_METRICS = Path("metrics/train/metrics.json")
-CLASSIFIER = Path("data/train/classifier")
-SELECTION = Path("data/train/selection")
-SPLITS = Path("data/split")
-METRICS = Path("metrics/metrics.json")
-PLOTS = Path("metrics/plots")
-MISTAKES = Path("metrics/mistakes_val.json")
-SHORT_METRICS = Path("metrics/short_reviews.json")
-ERROR_ANALYSIS = Path("metrics/error_analysis.md")
 # Next to this script's checkout (tests run the stage scripts from a scratch folder).
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "behaviour" / "cases.jsonl"
-BEHAVIOUR = Path("metrics/behaviour.json")
-BEHAVIOUR_CASES = Path("metrics/behaviour_cases.json")
 
 
 def main() -> None:
@@ -66,7 +69,7 @@ def main() -> None:
             ("confusion", confusion_rows(labels, probabilities, params.threshold)),
             ("calibration", reliability_rows(labels, probabilities, params.calibration_bins)),
         ):
-            write_bytes(PLOTS / f"{name}_{split}.csv", frame.to_csv(index=False).encode())
+            atomic_write(PLOTS / f"{name}_{split}.csv", frame.to_csv(index=False).encode())
         reviews = read_parquet(SPLITS / f"{split}.parquet", columns=["review_id", "label", "text"])
         if split == "val":
             mistakes = confident_mistakes(
@@ -81,7 +84,7 @@ def main() -> None:
             short_labels, short_probabilities, texts, params.threshold
         )
         reliability = reliability_rows(short_labels, short_probabilities, params.calibration_bins)
-        write_bytes(
+        atomic_write(
             PLOTS / f"calibration_short_{split}.csv", reliability.to_csv(index=False).encode()
         )
         scored[split] = (labels, probabilities, short_labels, short_probabilities)
@@ -107,7 +110,7 @@ def main() -> None:
         vectorizer.get_feature_names_out(), classifiers["test"].coef_.ravel(), params.top_ngrams
     )
     summary = {**results, **{f"{k} (short)": short_results[k] for k in scored}}
-    write_bytes(ERROR_ANALYSIS, error_analysis_markdown(summary, ngrams, mistakes).encode())
+    atomic_write(ERROR_ANALYSIS, error_analysis_markdown(summary, ngrams, mistakes).encode())
     for split, values in summary.items():
         print(f"{split}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
     # Training metrics too: when only evaluation re-runs, the new MLflow run still has them.

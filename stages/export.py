@@ -6,21 +6,23 @@ from pathlib import Path
 
 from imdb_sentiment import tracking
 from imdb_sentiment.bundle import sha256_file
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.export import compose, export_bundle
-from imdb_sentiment.pipeline.features import load_vectorizer
-from imdb_sentiment.pipeline.io import load_features, read_parquet
-from imdb_sentiment.pipeline.params import load_all
-from imdb_sentiment.pipeline.train import load_saved_classifier
+from imdb_sentiment.paths import (
+    CLASSIFIER,
+    METRICS,
+    RAW_REVIEWS,
+    SELECTION,
+    SHORT_METRICS,
+    SPLITS,
+    VAL_FEATURES,
+    VECTORIZER,
+)
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.export import compose, export_bundle
+from imdb_sentiment.training.features import load_vectorizer
+from imdb_sentiment.training.io import load_features, read_parquet
+from imdb_sentiment.training.params import load_all
+from imdb_sentiment.training.train import load_saved_classifier
 
-REVIEWS = Path("data/raw/reviews.parquet")
-SPLITS = Path("data/split")
-VECTORIZER = Path("data/features/vectorizer")
-VAL_FEATURES = Path("data/features/val.npz")
-CLASSIFIER = Path("data/train/classifier")
-SELECTION = Path("data/train/selection")
-METRICS = Path("metrics/metrics.json")
-SHORT_METRICS = Path("metrics/short_reviews.json")
 OUTPUT_DIR = Path("models")
 
 
@@ -45,7 +47,7 @@ def main() -> None:
             if name != "data"
         },
         metrics=json.loads(METRICS.read_text()),
-        data={"reviews_sha256": sha256_file(REVIEWS), "rows": rows},
+        data={"reviews_sha256": sha256_file(RAW_REVIEWS), "rows": rows},
         reference_texts=val["text"].tolist(),
         reference_probabilities=classifier.predict_proba(val_features)[:, 1],
         # The drift reference is how a model scores reviews it was not fitted on.

@@ -1,19 +1,15 @@
 """Stage featurize: fit the vectorizer on train only, transform every split."""
 
-from pathlib import Path
-
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.features import (
+from imdb_sentiment.paths import FEATURES, SPLITS
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.features import (
     build_vectorizer,
     fit_transform,
     save_vectorizer,
     short_reviews,
 )
-from imdb_sentiment.pipeline.io import read_parquet, save_features
-from imdb_sentiment.pipeline.params import FeaturizeParams, load_section
-
-SPLITS = Path("data/split")
-OUTPUT = Path("data/features")
+from imdb_sentiment.training.io import read_parquet, save_features
+from imdb_sentiment.training.params import FeaturizeParams, load_section
 
 
 def main() -> None:
@@ -25,7 +21,7 @@ def main() -> None:
         matrix = (
             fit_transform(vectorizer, texts) if name == "train" else vectorizer.transform(texts)
         )
-        save_features(OUTPUT / f"{name}.npz", matrix, frame["label"].to_numpy())
+        save_features(FEATURES / f"{name}.npz", matrix, frame["label"].to_numpy())
         print(
             f"{name}: {matrix.shape[0]} reviews x {matrix.shape[1]} features, {matrix.nnz} non-zeros"
         )
@@ -34,8 +30,8 @@ def main() -> None:
             # (validation's only when it refits on train + validation).
             short = short_reviews(frame, params.short_min_words)
             short_matrix = vectorizer.transform(short["text"].tolist())
-            save_features(OUTPUT / f"{name}_short.npz", short_matrix, short["label"].to_numpy())
-    save_vectorizer(vectorizer, OUTPUT / "vectorizer")
+            save_features(FEATURES / f"{name}_short.npz", short_matrix, short["label"].to_numpy())
+    save_vectorizer(vectorizer, FEATURES / "vectorizer")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,13 @@
 """Stage ingest: IMDB archive -> data/raw/reviews.parquet."""
 
-from pathlib import Path
-
-from imdb_sentiment.pipeline import ingest, stage
-from imdb_sentiment.pipeline.params import DataParams, load_section
-
-OUTPUT = Path("data/raw/reviews.parquet")
-DOWNLOADS = Path("data/download")
+from imdb_sentiment.paths import DOWNLOADS, RAW_REVIEWS
+from imdb_sentiment.training import ingest, stage
+from imdb_sentiment.training.params import DataParams, load_section
 
 
 def main() -> None:
     params = load_section("data", DataParams)
-    ingest.ingest(params.url, OUTPUT, DOWNLOADS)
+    ingest.ingest(params.url, RAW_REVIEWS, DOWNLOADS)
 
 
 if __name__ == "__main__":

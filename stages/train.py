@@ -1,21 +1,22 @@
 """Stage train: fit the classifier on the training features; log with dvclive and MLflow."""
 
-from pathlib import Path
-
 from dvclive import Live
 from sklearn.metrics import accuracy_score, log_loss
 
 from imdb_sentiment import tracking
-from imdb_sentiment.pipeline import stage
-from imdb_sentiment.pipeline.features import load_vectorizer
-from imdb_sentiment.pipeline.io import load_features
-from imdb_sentiment.pipeline.params import TrainParams, load_section
-from imdb_sentiment.pipeline.train import LabelledRows, fit_models, save_classifier
-
-FEATURES = Path("data/features")
-OUTPUT = Path("data/train/classifier")
-SELECTION_OUTPUT = Path("data/train/selection")
-LIVE_DIR = "metrics/train"
+from imdb_sentiment.paths import (
+    CLASSIFIER,
+    FEATURES,
+    SELECTION,
+    TRAIN_LIVE,
+    TRAIN_METRICS,
+    VECTORIZER,
+)
+from imdb_sentiment.training import stage
+from imdb_sentiment.training.features import load_vectorizer
+from imdb_sentiment.training.io import load_features
+from imdb_sentiment.training.params import TrainParams, load_section
+from imdb_sentiment.training.train import LabelledRows, fit_models, save_classifier
 
 
 def labelled_rows(split: str) -> LabelledRows:
@@ -29,12 +30,12 @@ def main() -> None:
     params = load_section("train", TrainParams)
     train, val = labelled_rows("train"), labelled_rows("val")
     # The vectorizer's length feature is not an n-gram: NB weighting leaves it unscaled.
-    passthrough = int(getattr(load_vectorizer(FEATURES / "vectorizer"), "length_feature", False))
+    passthrough = int(getattr(load_vectorizer(VECTORIZER), "length_feature", False))
     models = fit_models(params, train, val, passthrough)
-    save_classifier(models.final, OUTPUT)
-    save_classifier(models.selection, SELECTION_OUTPUT)
+    save_classifier(models.final, CLASSIFIER)
+    save_classifier(models.selection, SELECTION)
     # dvc.yaml declares these outputs itself, so dvclive must not edit dvc.yaml or start experiments.
-    with Live(dir=LIVE_DIR, dvcyaml=None, save_dvc_exp=False, report=None) as live:
+    with Live(dir=str(TRAIN_LIVE), dvcyaml=None, save_dvc_exp=False, report=None) as live:
         live.log_params(params.model_dump())
         for name, rows in (("train", train), ("val", val)):
             probabilities = models.selection.predict_proba(rows.features)[:, 1]
@@ -43,7 +44,7 @@ def main() -> None:
             live.log_metric(
                 f"{name}/log_loss", round(log_loss(rows.labels, probabilities), 6), plot=False
             )
-    tracking.log_stage("train", metrics={"fit": Path(LIVE_DIR) / "metrics.json"})
+    tracking.log_stage("train", metrics={"fit": TRAIN_METRICS})
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from support import environment, free_port, mlflow_server, run_stages
 
-from imdb_sentiment.bundle import load_bundle
 from imdb_sentiment.cli import main
+from imdb_sentiment.registry import load_bundle
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -45,7 +45,7 @@ def _load_in_clean_client(tracking_uri: str, home: Path) -> list[float]:
     """Score TEXTS in a fresh process whose only configuration is MLFLOW_TRACKING_URI."""
     script = (
         "import json\n"
-        "from imdb_sentiment.bundle import load_bundle\n"
+        "from imdb_sentiment.registry import load_bundle\n"
         f"model = load_bundle({CHAMPION!r})\n"
         f"print(json.dumps(model.predict_proba({TEXTS!r}).tolist()))\n"
     )

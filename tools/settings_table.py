@@ -2,7 +2,7 @@
 
 Rows for ``IMDB_SENTIMENT_*`` come from the ``Settings`` class (name, type, default, limits and
 the field's ``description``); the few variables read outside it are listed in ``OTHER_VARIABLES``
-below, and tests/test_docs.py checks that the code still reads each of them.
+below, and tests/unit/test_docs.py checks that the code still reads each of them.
 
     python tools/settings_table.py            # print the table
     python tools/settings_table.py --write    # rewrite it in docs/configuration.md

@@ -14,7 +14,7 @@ from imdb_sentiment.settings import get_settings
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from imdb_sentiment.bundle import load_bundle
+    from imdb_sentiment.registry import load_bundle
 
     model = load_bundle(args.model or get_settings().model)
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -68,6 +68,7 @@ def _deploy(args: argparse.Namespace) -> int:
             bucket=args.bucket,
             image=args.image,
             label=label,
+            beanstalk_source=Path(args.beanstalk_source),
             base_url=args.url,
             timeout=args.timeout,
             poll=args.poll,
@@ -160,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {problems}", file=sys.stderr)
         return 2
     if args.workers > 1:
-        from imdb_sentiment.bundle import load_bundle
+        from imdb_sentiment.registry import load_bundle
 
         # uvicorn restarts workers that die at start-up: refuse a broken bundle here, once.
         load_bundle(get_settings().model if not args.model else args.model)
@@ -276,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="registry version resolved earlier in this deploy (must still be the champion)",
     )
     deploy.add_argument("--url", help="API base URL to smoke-test (default: the environment CNAME)")
+    deploy.add_argument(
+        "--beanstalk-source", default="app/beanstalk/source", help="EB files to zip"
+    )
     deploy.add_argument(
         "--timeout", type=float, default=1200.0, help="seconds to wait for healthy (1200)"
     )

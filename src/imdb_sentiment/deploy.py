@@ -13,9 +13,8 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tempfile
+import string
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.files import deterministic_zip
+
 API_PORT = 8000
+DOCKERRUN = "Dockerrun.aws.json"
 # Two unambiguous reviews: a model that loads but answers wrongly fails the smoke test too.
 SMOKE_REVIEWS = {
     "positive": "A wonderful, moving film. Brilliant acting and a great story; I loved every minute.",
@@ -33,7 +36,7 @@ SMOKE_REVIEWS = {
 LABELS = ("negative", "positive")
 
 
-class DeployError(RuntimeError):
+class DeployError(ImdbSentimentError, RuntimeError):
     """The deploy did not end with the new version live and answering."""
 
 
@@ -125,35 +128,20 @@ def smoke_test(
 # ---------------------------------------------------------------- Beanstalk
 
 
-def source_bundle(image: str, project: Path = Path()) -> bytes:
-    """The application-version zip for ``image``.
-
-    The API's own builder (`app/beanstalk/make_source_bundle.py`: Dockerrun.aws.json plus its
-    health-check and nginx settings) when the project has it; else a minimal Dockerrun.aws.json
-    (v1, port 8000) plus the project's `.platform/` hooks if any.
-    """
-    try:
-        from app.beanstalk.make_source_bundle import build  # type: ignore[import-not-found]
-    except ImportError:
-        build = None
-    if build is not None:
-        with tempfile.TemporaryDirectory() as folder:
-            return build(image, Path(folder) / "bundle.zip").read_bytes()
-
-    dockerrun = {
-        "AWSEBDockerrunVersion": "1",
-        "Image": {"Name": image, "Update": "true"},
-        "Ports": [{"ContainerPort": API_PORT}],
+def source_bundle(image: str, source: Path) -> bytes:
+    """The application-version zip for ``image``: every file under ``source`` (the API's
+    Beanstalk files, ``app/beanstalk/source``: Dockerrun.aws.json, .ebextensions/, .platform/)
+    at the zip's root, with ``${IMAGE_URI}`` in Dockerrun.aws.json set to ``image``."""
+    members = {
+        path.relative_to(source).as_posix(): path.read_bytes()
+        for path in sorted(Path(source).rglob("*"))
+        if path.is_file()
     }
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        bundle.writestr("Dockerrun.aws.json", json.dumps(dockerrun, indent=2))
-        platform = project / ".platform"
-        if platform.is_dir():
-            for path in sorted(platform.rglob("*")):
-                if path.is_file():
-                    bundle.write(path, path.relative_to(project).as_posix())
-    return buffer.getvalue()
+    if DOCKERRUN not in members:
+        raise DeployError(f"{source} has no {DOCKERRUN}: pass the API's Beanstalk source folder")
+    template = string.Template(members[DOCKERRUN].decode())
+    members[DOCKERRUN] = template.substitute(IMAGE_URI=image).encode()
+    return deterministic_zip(members, compression=zipfile.ZIP_DEFLATED)
 
 
 def environment_state(eb: Any, environment: str) -> dict[str, Any]:
@@ -217,8 +205,8 @@ def deploy(
     bucket: str,
     image: str,
     label: str,
+    beanstalk_source: Path,
     base_url: str | None = None,
-    project: Path = Path(),
     timeout: float = 1200.0,
     poll: float = 15.0,
     smoke_attempts: int = 5,
@@ -234,7 +222,7 @@ def deploy(
     url = base_url or f"http://{before['CNAME']}"
     log(f"{environment} runs {previous}; deploying {label} ({image})")
 
-    ensure_version(eb, s3, application, label, bucket, source_bundle(image, project))
+    ensure_version(eb, s3, application, label, bucket, source_bundle(image, beanstalk_source))
     eb.update_environment(EnvironmentName=environment, VersionLabel=label)
     try:
         wait_until_live(eb, environment, label, timeout, poll, log)

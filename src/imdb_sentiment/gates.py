@@ -23,6 +23,8 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
+from imdb_sentiment.errors import ImdbSentimentError
+
 MAX_KEYS = 8
 MAX_VALUES = 50
 MAX_EXPERIMENTS = 64
@@ -34,7 +36,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _CALL = re.compile(r"(choice|range)\((.*)\)")
 
 
-class GateError(ValueError):
+class GateError(ImdbSentimentError, ValueError):
     """Input a gate cannot accept."""
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import fsspec
 
-BUNDLE_OUT = "models/imdb-sentiment"
-DVC_LOCK = Path("dvc.lock")
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.paths import BUNDLE, DVC_LOCK
+
+BUNDLE_OUT = BUNDLE.as_posix()
 _DIR_HASH = re.compile(r"^[0-9a-f]{32}\.dir$")
 
 
-class PinError(ValueError):
+class PinError(ImdbSentimentError, ValueError):
     """The bundle is not the one git pins, or the pin cannot be read."""
 
 

@@ -24,7 +24,7 @@ class BundleModel(PythonModel):
         self.model = load_bundle(context.artifacts["bundle"])
 
     # No type hints on purpose: MLflow would turn them into a (wrong) input schema.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         if hasattr(model_input, "columns"):
             column = "text" if "text" in model_input.columns else model_input.columns[0]
             model_input = model_input[column]

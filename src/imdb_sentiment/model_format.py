@@ -17,12 +17,17 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.files import npy_bytes
 from imdb_sentiment.ngrams import NgramVectorizer
 from imdb_sentiment.text import clean_review, strip_tags
 from imdb_sentiment.token_ids import SUPPORTED_PATTERNS
 
 MODEL_SPEC = "model.json"
-MODEL_KIND = "linear-tfidf"
+# The format's name for "n-gram features -> one linear scorer -> sigmoid", stored in model.json.
+# Any linear classifier fits it (the exported one is an NB-weighted linear SVM); the value stays
+# "linear-tfidf" because every bundle already exported carries it.
+LINEAR_MODEL_FORMAT = "linear-tfidf"
 # The only preprocessors a model file may name.
 PREPROCESSORS = {"clean_review": clean_review, "strip_tags": strip_tags}
 # Settings of the integer-keyed n-gram vectorizer (imdb_sentiment.ngrams) that shape inference.
@@ -50,14 +55,8 @@ TOKEN_PATTERNS["tfidf"] = TOKEN_PATTERNS["ngram-ids"] | {SKLEARN_TOKEN_PATTERN}
 Files = dict[str, bytes]
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(ImdbSentimentError, ValueError):
     """The model files are not a model this code can rebuild."""
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _array(files: Files, name: str) -> np.ndarray:
@@ -261,7 +260,7 @@ def dump_model(pipeline: Pipeline) -> Files:
     classifier_spec, classifier_files = dump_classifier(pipeline.steps[-1][1])
     files.update(classifier_files)
     files[MODEL_SPEC] = _json(
-        {"kind": MODEL_KIND, "features": features_spec, "classifier": classifier_spec}
+        {"kind": LINEAR_MODEL_FORMAT, "features": features_spec, "classifier": classifier_spec}
     )
     return files
 
@@ -273,9 +272,9 @@ def load_model(files: Files) -> Pipeline:
         raise ModelFormatError(f"{MODEL_SPEC} is missing") from error
     except json.JSONDecodeError as error:
         raise ModelFormatError(f"{MODEL_SPEC} is not valid JSON: {error}") from error
-    if spec.get("kind") != MODEL_KIND:
+    if spec.get("kind") != LINEAR_MODEL_FORMAT:
         raise ModelFormatError(
-            f"{MODEL_SPEC} describes a {spec.get('kind')!r} model, not {MODEL_KIND}"
+            f"{MODEL_SPEC} describes a {spec.get('kind')!r} model, not {LINEAR_MODEL_FORMAT}"
         )
     try:
         features = load_features(spec["features"], files)

@@ -1,10 +1,12 @@
 """The MLflow model registry, seen from serving: resolve, fetch and promote registered bundles.
 
 A registered version of ``imdb-sentiment`` is an MLflow pyfunc model whose one artifact is the
-exported bundle folder (manifest.json + model files). ``load_bundle("models:/imdb-sentiment@champion")``
-calls :func:`fetch_registered_bundle` to download that folder into a local cache and then verifies
-and loads it exactly like a local bundle. Promotion moves the ``champion`` alias (MLflow stages are
-deprecated) and compares validation metrics only.
+exported bundle folder (manifest.json + model files). :func:`load_bundle` is the loader for
+callers that take a model location from the user: a registry URI
+(``models:/imdb-sentiment@champion``) goes through :func:`fetch_registered_bundle` to a local
+cache, and the folder is then verified and loaded by :func:`imdb_sentiment.bundle.load_bundle`
+exactly like a local bundle; any other location goes straight to that loader. Promotion moves
+the ``champion`` alias (MLflow stages are deprecated) and compares validation metrics only.
 
 This module imports no training code, and mlflow only inside the functions that need it (the
 import costs seconds).
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imdb_sentiment.bundle import MANIFEST_NAME, BundleError
+from imdb_sentiment import bundle
+from imdb_sentiment.bundle import MANIFEST_NAME, BundleError, SentimentModel
 from imdb_sentiment.integrity import sha256_file
 from imdb_sentiment.settings import Settings
 
@@ -54,8 +57,18 @@ class RegistryError(BundleError):
     """The registry cannot give what was asked (unknown model/alias, server unreachable, ...)."""
 
 
-def is_registry_uri(location: str | Path) -> bool:
-    return str(location).startswith(REGISTRY_SCHEME)
+def load_bundle(
+    location: str | Path, scoring_workers: int = 1, expected_hash: str | None = None
+) -> SentimentModel:
+    """Load a bundle from a folder, an fsspec URL or a registry URI (models:/name@alias,
+    models:/name/version). Raises BundleError (RegistryError for the registry) on any problem.
+
+    A registry URI is first downloaded to a local cache; the rest, including the arguments, is
+    :func:`imdb_sentiment.bundle.load_bundle`, and the model's ``source`` is ``location``.
+    """
+    source = str(location).rstrip("/")
+    folder = fetch_registered_bundle(source) if source.startswith(REGISTRY_SCHEME) else source
+    return bundle.load_bundle(folder, scoring_workers, expected_hash, source=source)
 
 
 def tracking_uri() -> str:

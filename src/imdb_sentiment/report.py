@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MISTAKES = Path("metrics/mistakes_val.json")
-ERROR_ANALYSIS = Path("metrics/error_analysis.md")
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.paths import ERROR_ANALYSIS, MISTAKES
+
 # Review texts are untrusted input: show a bounded, escaped excerpt of a few of them.
 MISTAKE_ROWS = 5
 EXCERPT_CHARS = 160
 
 
-class ReportError(RuntimeError):
+class ReportError(ImdbSentimentError, RuntimeError):
     """A DVC command the report needs failed; the message carries its stderr."""
 
 

@@ -32,6 +32,15 @@ import yaml
 
 from imdb_sentiment import __version__
 from imdb_sentiment.bundle import MANIFEST_NAME
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.paths import (
+    CLASSIFIER,
+    DVC_LOCK,
+    FEATURES,
+    PARAMS_FILE,
+    RAW_REVIEWS,
+    SPLITS,
+)
 from imdb_sentiment.registry import (
     BUNDLE_VERSION_TAG,
     CANDIDATE_ALIAS,
@@ -45,22 +54,14 @@ from imdb_sentiment.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CLASSIFIER = Path("data/train/classifier")
-PARAMS_FILE = Path("params.yaml")
-DVC_LOCK = Path("dvc.lock")
 # The pipeline outputs that identify the data a run used, as recorded in dvc.lock.
-LINEAGE_OUTPUTS = (
-    "data/raw/reviews.parquet",
-    "data/split",
-    "data/features",
-    "data/train/classifier",
-)
+LINEAGE_OUTPUTS = tuple(path.as_posix() for path in (RAW_REVIEWS, SPLITS, FEATURES, CLASSIFIER))
 RUN_KEY_TAG = "run_key"
 HEALTH_TIMEOUT_SECONDS = 5
 T = TypeVar("T")
 
 
-class TrackingError(RuntimeError):
+class TrackingError(ImdbSentimentError, RuntimeError):
     """MLflow tracking failed and IMDB_SENTIMENT_STRICT_TRACKING asks for that to be fatal."""
 
 

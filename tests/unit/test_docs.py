@@ -11,7 +11,7 @@ from pydantic import Field
 
 from imdb_sentiment.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = [README, ROOT / "bench" / "README.md", *sorted(DOCS.glob("*.md"))]

@@ -20,7 +20,8 @@ import pytest
 import yaml
 from support import ROOT, environment, free_port, run_stages
 
-from imdb_sentiment.bundle import BundleError, load_bundle
+from imdb_sentiment.bundle import BundleError
+from imdb_sentiment.registry import load_bundle
 
 TEXTS = ["A wonderful, moving film with superb acting.", "Dull, predictable and far too long."]
 NAME = "imdb-sentiment"
@@ -209,9 +210,9 @@ def test_serving_side_registry_code_imports_no_training_code(
         "import sys\n"
         "import imdb_sentiment.bundle\n"
         "assert 'mlflow' not in sys.modules, 'importing the loader must not import mlflow'\n"
-        "from imdb_sentiment.bundle import load_bundle\n"
+        "from imdb_sentiment.registry import load_bundle\n"
         f"load_bundle('models:/{NAME}@candidate')\n"
-        "leaked = [m for m in sys.modules if m.startswith(('imdb_sentiment.pipeline', "
+        "leaked = [m for m in sys.modules if m.startswith(('imdb_sentiment.training', "
         "'imdb_sentiment.tracking', 'dvc', 'dvclive'))]\n"
         "assert not leaked, leaked\n"
     )

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from imdb_sentiment.errors import ImdbSentimentError
+
 log = logging.getLogger(__name__)
 
 
-class SplitError(RuntimeError):
+class SplitError(ImdbSentimentError, RuntimeError):
     """The reviews cannot be split as asked."""
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from imdb_sentiment.model_format import dump_features, files_with_spec, load_features, read_spec
 from imdb_sentiment.ngrams import NgramVectorizer
-from imdb_sentiment.pipeline.io import read_files, write_files
-from imdb_sentiment.pipeline.params import FeaturizeParams
 from imdb_sentiment.text import clean_review, strip_tags
+from imdb_sentiment.training.io import read_files, write_files
+from imdb_sentiment.training.params import FeaturizeParams
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -73,23 +72,6 @@ def short_reviews(frame: pd.DataFrame, min_words: int) -> pd.DataFrame:
             labels.append(label)
             ids.append(review_id)
     return pd.DataFrame({"review_id": ids, "label": labels, "text": texts})
-
-
-def with_short_reviews(
-    vectorizer: Vectorizer,
-    matrix: sp.csr_matrix,
-    frame: pd.DataFrame,
-    min_words: int,
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Training rows plus the first and last sentence of each training review as extra rows.
-
-    The vectorizer stays fitted on whole reviews; the extra rows teach the classifier what
-    one-sentence input looks like, so it is not biased on it.
-    """
-    short = short_reviews(frame, min_words)
-    extra = vectorizer.transform(short["text"].tolist())
-    labels = np.concatenate([frame["label"].to_numpy(), short["label"].to_numpy()])
-    return sp.vstack([matrix, extra], format="csr"), labels
 
 
 SPEC = "features.json"

@@ -8,7 +8,6 @@ application versions nor UpdateEnvironment.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import shutil
@@ -35,6 +34,7 @@ from imdb_sentiment.deploy import (
 )
 from imdb_sentiment.integrity import folder_md5
 
+BEANSTALK_SOURCE = Path(__file__).resolve().parents[2] / "app" / "beanstalk" / "source"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment:" + "a" * 40
 
 
@@ -163,6 +163,7 @@ def run_deploy(eb: FakeBeanstalk, s3_client: Any, bucket: str, url: str, label: 
         bucket=bucket,
         image=IMAGE,
         label=label,
+        beanstalk_source=BEANSTALK_SOURCE,
         base_url=url,
         timeout=kw.pop("timeout", 5.0),
         poll=0.01,
@@ -231,22 +232,25 @@ def test_rerun_reuses_an_existing_version(s3) -> None:
 
 
 def test_source_bundle_runs_the_image_on_the_api_port() -> None:
-    bundle = zipfile.ZipFile(io.BytesIO(source_bundle(IMAGE)))
+    bundle = zipfile.ZipFile(io.BytesIO(source_bundle(IMAGE, BEANSTALK_SOURCE)))
     dockerrun = json.loads(bundle.read("Dockerrun.aws.json"))
     assert dockerrun["Image"]["Name"] == IMAGE
     assert dockerrun["Ports"] == [{"ContainerPort": 8000}]
+    # The API's health check and nginx limits travel with it, at the root where EB looks.
+    names = bundle.namelist()
+    assert any(name.startswith(".ebextensions/") for name in names)
+    assert any(name.startswith(".platform/") for name in names)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("app.beanstalk") is not None,
-    reason="the API's own bundle builder is used when app/beanstalk exists",
-)
-def test_minimal_source_bundle_carries_platform_hooks(tmp_path: Path) -> None:
-    hook = tmp_path / ".platform" / "hooks" / "prebuild" / "01_env.sh"
-    hook.parent.mkdir(parents=True)
-    hook.write_text("#!/bin/sh\n")
-    names = zipfile.ZipFile(io.BytesIO(source_bundle(IMAGE, tmp_path))).namelist()
-    assert sorted(names) == [".platform/hooks/prebuild/01_env.sh", "Dockerrun.aws.json"]
+def test_source_bundle_is_the_same_bytes_for_the_same_image() -> None:
+    assert source_bundle(IMAGE, BEANSTALK_SOURCE) == source_bundle(IMAGE, BEANSTALK_SOURCE)
+    assert source_bundle(IMAGE, BEANSTALK_SOURCE) != source_bundle(IMAGE + "b", BEANSTALK_SOURCE)
+
+
+def test_source_bundle_refuses_a_folder_without_a_dockerrun(tmp_path: Path) -> None:
+    (tmp_path / ".platform").mkdir()
+    with pytest.raises(DeployError, match=r"Dockerrun\.aws\.json"):
+        source_bundle(IMAGE, tmp_path)
 
 
 def test_smoke_test_reports_each_problem(api) -> None:
@@ -320,6 +324,7 @@ def test_a_refused_promotion_stops_the_deploy_and_a_promoted_champion_ships_pinn
                 *("--bucket", bucket, "--image", IMAGE, "--label", "git-" + "a" * 7),
                 *("--url", url, "--timeout", "5", "--poll", "0.01"),
                 *("--bundle", str(bundle), "--lock", str(lock)),
+                *("--beanstalk-source", str(BEANSTALK_SOURCE)),
             ]
         )
         return gate, deployed

@@ -26,15 +26,17 @@ from imdb_sentiment.bundle import (
     load_bundle,
     sha256_bytes,
 )
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.files import replace_dir
 from imdb_sentiment.model_format import dump_model
-from imdb_sentiment.pipeline.io import replace_dir, write_json
 from imdb_sentiment.profile import build_profile
+from imdb_sentiment.training.io import write_json
 
 # Raw-text and feature-matrix scoring agree to float rounding; anything larger is skew.
 PARITY_TOLERANCE = 1e-9
 
 
-class ExportError(RuntimeError):
+class ExportError(ImdbSentimentError, RuntimeError):
     """The composed bundle does not behave like the model that was evaluated."""
 
 

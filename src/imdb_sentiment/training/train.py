@@ -22,8 +22,8 @@ from imdb_sentiment.model_format import (
     logistic_classifier,
     read_spec,
 )
-from imdb_sentiment.pipeline.io import read_files, write_files
-from imdb_sentiment.pipeline.params import TrainParams
+from imdb_sentiment.training.io import read_files, write_files
+from imdb_sentiment.training.params import TrainParams
 
 LinearLearner = LogisticRegression | LinearSVC | SGDClassifier
 

@@ -16,7 +16,7 @@ import pytest
 from support import ROOT
 
 from imdb_sentiment.bundle import SentimentModel, load_bundle
-from imdb_sentiment.pipeline.behaviour import SuiteError, check_case, read_suite, score_suite
+from imdb_sentiment.training.behaviour import SuiteError, check_case, read_suite, score_suite
 
 SUITE = ROOT / "tests" / "behaviour" / "cases.jsonl"
 BEHAVIOUR_METRICS = ROOT / "metrics" / "behaviour.json"

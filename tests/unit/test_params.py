@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import ROOT, params_with, write_params
 
-from imdb_sentiment.pipeline.params import (
+from imdb_sentiment.training.params import (
     SECTIONS,
     FeaturizeParams,
     ParamsError,

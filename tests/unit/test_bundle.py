@@ -19,7 +19,7 @@ from imdb_sentiment.bundle import (
     load_bundle,
     sha256_bytes,
 )
-from imdb_sentiment.pipeline.io import read_parquet
+from imdb_sentiment.training.io import read_parquet
 
 
 @pytest.fixture

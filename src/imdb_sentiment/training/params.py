@@ -9,12 +9,12 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN
+from imdb_sentiment.paths import PARAMS_FILE
 
-PARAMS_FILE = Path("params.yaml")
 
-
-class ParamsError(ValueError):
+class ParamsError(ImdbSentimentError, ValueError):
     """params.yaml holds a value the pipeline cannot use."""
 
 
@@ -40,35 +40,31 @@ class SplitParams(_Section):
 
 class FeaturizeParams(_Section):
     vectorizer: Literal["ngram", "tfidf"] = Field(
-        default="ngram",
         description="ngram: integer-keyed word n-grams (imdb_sentiment.ngrams, fast); "
         "tfidf: scikit-learn's TfidfVectorizer",
     )
     ngram_range: tuple[int, int]
     min_df: int = Field(ge=1, description="Drop n-grams seen in fewer training reviews")
     max_df: float = Field(gt=0, le=1.0, description="Drop n-grams in a larger share of reviews")
-    max_features: int | None = Field(default=None, ge=1)
+    max_features: int | None = Field(ge=1, description="tfidf only: keep the most frequent n-grams")
     short_min_words: int = Field(
-        default=3, ge=1, le=50, description="Shortest sentence kept as a short training review"
+        ge=1, le=50, description="Shortest sentence kept as a short training review"
     )
     token_pattern: str = Field(
-        default=DEFAULT_TOKEN_PATTERN,
         description="ngram only: regular expression whose matches are the tokens",
     )
     length_feature: bool = Field(
-        default=False,
         description="ngram only: one more column, 1/sqrt(distinct n-grams), so a linear model "
         "can learn how short input shifts its score",
     )
     negation_scope: int = Field(
-        default=0,
         ge=0,
         le=10,
         description="ngram only: mark up to this many tokens after a negation ('not', "
         "'never', 'didn't'...) as negated tokens of their own (0: off)",
     )
-    sublinear_tf: bool = True
-    binary: bool = False
+    sublinear_tf: bool
+    binary: bool
 
     @field_validator("ngram_range", mode="before")
     @classmethod
@@ -104,7 +100,7 @@ class FeaturizeParams(_Section):
         elif (
             self.length_feature
             or self.negation_scope
-            or self.token_pattern != FeaturizeParams.model_fields["token_pattern"].default
+            or self.token_pattern != DEFAULT_TOKEN_PATTERN
         ):
             raise ValueError(
                 "length_feature, negation_scope and token_pattern are for vectorizer 'ngram' only"
@@ -117,32 +113,27 @@ class TrainParams(_Section):
     C: float = Field(
         gt=0, description="Inverse regularisation strength (logistic_regression, linear_svm)"
     )
-    alpha: float = Field(default=1e-5, gt=0, description="Regularisation strength (sgd)")
+    alpha: float = Field(gt=0, description="Regularisation strength (sgd)")
     max_iter: int = Field(ge=1)
-    class_weight: Literal["balanced"] | None = None
+    class_weight: Literal["balanced"] | None
     nb_weighting: bool = Field(
-        default=False,
         description="Scale features by naive-Bayes log-count ratios (NBSVM); folded into coef",
     )
-    nb_smoothing: float = Field(default=1.0, gt=0, description="Add-alpha for the NB ratios")
+    nb_smoothing: float = Field(gt=0, description="Add-alpha for the NB ratios")
     short_review_weight: float = Field(
-        default=0.0,
         ge=0,
         le=1,
         description="Sample weight of the first/last sentences of training reviews (0: unused)",
     )
     calibration: Literal["none", "platt"] = Field(
-        default="none",
         description="platt: fit a sigmoid on validation scores, folded into coef and intercept",
     )
     balance_short_reviews: bool = Field(
-        default=False,
         description="Shift the threshold for short input along the length feature so that "
         "validation's short sentences are called positive at their true rate "
         "(needs featurize.length_feature)",
     )
     refit: bool = Field(
-        default=False,
         description="Export a model refitted on train + validation with the same settings "
         "(validation metrics stay those of the model fitted on train only)",
     )
@@ -161,13 +152,12 @@ class EvaluateParams(_Section):
     threshold: float = Field(gt=0, lt=1, description="Probability above which a review is positive")
     curve_points: int = Field(ge=10, le=10_000, description="Points kept per ROC/PR curve")
     error_examples: int = Field(ge=0, le=1000, description="Most confident mistakes to report")
-    calibration_bins: int = Field(default=10, ge=2, le=100, description="Reliability-plot bins")
+    calibration_bins: int = Field(ge=2, le=100, description="Reliability-plot bins")
     short_min_words: int = Field(
-        default=3, ge=1, le=50, description="Shortest sentence kept in the short-review sets"
+        ge=1, le=50, description="Shortest sentence kept in the short-review sets"
     )
-    top_ngrams: int = Field(default=25, ge=1, le=500, description="n-grams per class reported")
+    top_ngrams: int = Field(ge=1, le=500, description="n-grams per class reported")
     not_sure_accuracy: float = Field(
-        default=0.7,
         gt=0.5,
         lt=1,
         description="The 'not sure' band around 0.5 ends where validation sentences start being "

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from imdb_sentiment.pipeline.io import write_parquet
+from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.training.io import write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ MOVIE_ID = re.compile(r"/title/(tt\d+)")
 COLUMNS = ("review_id", "split", "label", "rating", "movie_id", "text")
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(ImdbSentimentError, RuntimeError):
     """The archive is missing, truncated or not laid out like the IMDB archive."""
 
 

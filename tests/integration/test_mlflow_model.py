@@ -100,7 +100,7 @@ def test_requirements_name_only_public_packages_pinned_to_the_lock(
     mlmodel = (downloaded_candidate / "MLmodel").read_text()
     assert "signature:" in mlmodel and '"name": "text"' in mlmodel
     assert (downloaded_candidate / "input_example.json").exists()
-    assert (downloaded_candidate / "code" / "imdb_sentiment" / "bundle.py").exists()
+    assert (downloaded_candidate / "code" / "imdb_sentiment" / "bundle" / "__init__.py").exists()
 
 
 def test_clean_venv_loads_the_model_and_scores_like_the_loader(

@@ -8,16 +8,35 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from imdb_sentiment.pipeline.features import (
+from imdb_sentiment.files import atomic_path
+from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN
+from imdb_sentiment.training.features import (
     build_vectorizer,
     fit_transform,
     load_vectorizer,
     save_vectorizer,
 )
-from imdb_sentiment.pipeline.ingest import read_archive
-from imdb_sentiment.pipeline.io import atomic_path, load_features, save_features
-from imdb_sentiment.pipeline.params import FeaturizeParams
-from imdb_sentiment.pipeline.split import SplitError, split_reviews
+from imdb_sentiment.training.ingest import read_archive
+from imdb_sentiment.training.io import load_features, save_features
+from imdb_sentiment.training.params import FeaturizeParams
+from imdb_sentiment.training.split import SplitError, split_reviews
+
+
+def ngram_params(ngram_range: tuple[int, int]) -> FeaturizeParams:
+    """Word n-grams with every n-gram kept and no extras (every field spelled out)."""
+    return FeaturizeParams(
+        vectorizer="ngram",
+        ngram_range=ngram_range,
+        min_df=1,
+        max_df=1.0,
+        max_features=None,
+        short_min_words=3,
+        token_pattern=DEFAULT_TOKEN_PATTERN,
+        length_feature=False,
+        negation_scope=0,
+        sublinear_tf=True,
+        binary=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +79,7 @@ def test_too_few_movies_is_a_clear_error(reviews) -> None:
 
 
 def test_vectorizer_round_trips_through_the_bundle_format(reviews, tmp_path: Path) -> None:
-    params = FeaturizeParams(ngram_range=(1, 2), min_df=1, max_df=1.0)
+    params = ngram_params(ngram_range=(1, 2))
     vectorizer = build_vectorizer(params)
     texts = reviews["text"].tolist()
     matrix = fit_transform(vectorizer, texts[:200])
@@ -73,7 +92,7 @@ def test_vectorizer_round_trips_through_the_bundle_format(reviews, tmp_path: Pat
 
 
 def test_outputs_are_byte_stable(reviews, tmp_path: Path) -> None:
-    params = FeaturizeParams(ngram_range=(1, 1), min_df=1, max_df=1.0)
+    params = ngram_params(ngram_range=(1, 1))
     for attempt in ("a", "b"):
         vectorizer = build_vectorizer(params)
         matrix = fit_transform(vectorizer, reviews["text"].tolist())

@@ -262,6 +262,8 @@ case "$*" in
   # Like the real one, login reads the password; otherwise `aws ... |` may die of SIGPIPE.
   *--password-stdin*) cat > /dev/null ;;
   *describe-image-scan-findings*) echo "$SCAN_COUNTS" ;;
+  # Like the real one, read the password: exiting first would SIGPIPE the `aws ... |` writer.
+  *--password-stdin*) cat > /dev/null ;;
 esac
 """
 

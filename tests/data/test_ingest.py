@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from support import ROOT, sample_members, write_archive
 
-from imdb_sentiment.pipeline.ingest import (
+from imdb_sentiment.training.ingest import (
     COLUMNS,
     ArchiveError,
     download,

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn import metrics
 
 from imdb_sentiment.bundle import LABELS
-from imdb_sentiment.pipeline.features import short_reviews
+from imdb_sentiment.training.features import short_reviews
 
 __all__ = ["short_reviews"]  # re-exported: the short-review sets are built in one place
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from imdb_sentiment.bundle import load_bundle, sha256_file
-from imdb_sentiment.pipeline.ingest import COLUMNS
-from imdb_sentiment.pipeline.io import read_parquet
+from imdb_sentiment.training.ingest import COLUMNS
+from imdb_sentiment.training.io import read_parquet
 
 pytestmark = pytest.mark.full_data
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from imdb_sentiment.errors import ImdbSentimentError
+
 LABELS = ("negative", "positive")
 TESTS = ("label", "invariance", "direction")
 DIRECTION_SLACK = 0.01
@@ -33,7 +35,7 @@ REQUIRED = {
 Scorer = Callable[[Sequence[str]], np.ndarray]
 
 
-class SuiteError(ValueError):
+class SuiteError(ImdbSentimentError, ValueError):
     """The suite file is not a list of well-formed cases."""
 
 

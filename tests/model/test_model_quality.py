@@ -18,33 +18,51 @@ from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
 from imdb_sentiment.model_format import dump_model, load_model, logistic_classifier
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, NgramVectorizer
-from imdb_sentiment.pipeline.evaluate import (
+from imdb_sentiment.text import strip_tags
+from imdb_sentiment.training.evaluate import (
     band_metrics,
     distance_from_half,
     expected_calibration_error,
     not_sure_band,
     short_reviews,
 )
-from imdb_sentiment.pipeline.export import compose
-from imdb_sentiment.pipeline.params import (
+from imdb_sentiment.training.export import compose
+from imdb_sentiment.training.params import (
     FeaturizeParams,
     ParamsError,
     TrainParams,
     parse_section,
+    read_params_file,
 )
-from imdb_sentiment.pipeline.train import (
+from imdb_sentiment.training.train import (
     LabelledRows,
     fit_models,
     nb_ratios,
     short_input_shift,
 )
-from imdb_sentiment.text import strip_tags
 
 # Full-data floors for the default params (measured 0.9249 and 0.7591: docs/model.md).
 TEST_ACCURACY_FLOOR = 0.924
 SHORT_TEST_ACCURACY_FLOOR = 0.755
 # Predicted-positive rate on one-sentence reviews may differ from the truth by at most this.
 SHORT_REVIEW_BIAS_LIMIT = 0.02
+
+
+def train_params(**settings: object) -> TrainParams:
+    """A plain, uncalibrated model with no NB scaling, no short-review handling and no refit;
+    ``settings`` turns on what a test is about (every field is required, none is implied)."""
+    plain = {
+        "C": 1.0,
+        "alpha": 1e-5,
+        "class_weight": None,
+        "nb_weighting": False,
+        "nb_smoothing": 1.0,
+        "short_review_weight": 0.0,
+        "calibration": "none",
+        "balance_short_reviews": False,
+        "refit": False,
+    }
+    return TrainParams.model_validate({**plain, **settings})
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +105,7 @@ def test_nb_weighting_and_platt_fold_into_a_plain_linear_model(
     texts, labels = sample_texts
     vectorizer = NgramVectorizer(max_n=2, min_df=1)
     features = vectorizer.fit_transform(texts)
-    params = TrainParams(
+    params = train_params(
         model="logistic_regression",
         C=4.0,
         max_iter=1000,
@@ -125,7 +143,7 @@ def test_linear_svm_is_exported_as_a_calibrated_logistic_model(
     fit_rows, held_out = order[:half], order[half:]
     features = vectorizer.fit_transform([texts[i] for i in fit_rows])
     held_features = vectorizer.transform([texts[i] for i in held_out])
-    params = TrainParams(
+    params = train_params(
         model="linear_svm", C=1.0, max_iter=5000, seed=0, nb_weighting=True, calibration="platt"
     )
     train = LabelledRows(features, labels[fit_rows])
@@ -153,7 +171,7 @@ def test_refit_exports_a_model_fitted_on_train_and_validation(
     half = len(texts) // 2
     train = LabelledRows(features[:half], labels[:half])
     val = LabelledRows(features[half:], labels[half:])
-    params = TrainParams(
+    params = train_params(
         model="logistic_regression", C=4.0, max_iter=1000, seed=0, calibration="platt", refit=True
     )
     models = fit_models(params, train, val)
@@ -188,7 +206,7 @@ def test_balancing_short_input_needs_the_length_feature(
     texts, labels = sample_texts
     features = NgramVectorizer(max_n=1, min_df=1).fit_transform(texts)
     rows = LabelledRows(features, labels)
-    params = TrainParams(
+    params = train_params(
         model="logistic_regression", C=1.0, max_iter=100, seed=0, balance_short_reviews=True
     )
     with pytest.raises(ValueError, match=r"needs featurize\.length_feature"):
@@ -299,7 +317,9 @@ def test_key_table_keys_that_collide_at_the_last_slot_run_past_the_end() -> None
 
 
 def test_ngram_vectorizer_params_are_checked() -> None:
-    base = {"ngram_range": [1, 3], "min_df": 2, "max_df": 1.0}
+    project = read_params_file()
+    base = {**project["featurize"], "length_feature": False, "negation_scope": 0}
+    train = project["train"]
     assert parse_section("featurize", base, FeaturizeParams).vectorizer == "ngram"
     with pytest.raises(ParamsError, match=r"featurize.*at most 3"):
         parse_section("featurize", {**base, "ngram_range": [1, 4]}, FeaturizeParams)
@@ -308,12 +328,14 @@ def test_ngram_vectorizer_params_are_checked() -> None:
     with pytest.raises(ParamsError, match="calibration"):
         parse_section(
             "train",
-            {"model": "sgd", "C": 1, "max_iter": 5, "seed": 0, "calibration": "isotonic"},
+            {**train, "model": "sgd", "calibration": "isotonic"},
             TrainParams,
         )
     with pytest.raises(ParamsError, match="no probabilities of its own"):
         parse_section(
-            "train", {"model": "linear_svm", "C": 1, "max_iter": 5, "seed": 0}, TrainParams
+            "train",
+            {**train, "model": "linear_svm", "calibration": "none", "balance_short_reviews": False},
+            TrainParams,
         )
     with pytest.raises(ParamsError, match="non-capturing groups"):
         parse_section("featurize", {**base, "token_pattern": r"(\w+)"}, FeaturizeParams)
@@ -321,7 +343,9 @@ def test_ngram_vectorizer_params_are_checked() -> None:
         parse_section("featurize", {**base, "token_pattern": r"[\w"}, FeaturizeParams)
     with pytest.raises(ParamsError, match="for vectorizer 'ngram' only"):
         parse_section(
-            "featurize", {**base, "vectorizer": "tfidf", "length_feature": True}, FeaturizeParams
+            "featurize",
+            {**base, "vectorizer": "tfidf", "length_feature": True},
+            FeaturizeParams,
         )
 
 
