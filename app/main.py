@@ -1,6 +1,6 @@
 """The prediction service: FastAPI over the exported bundle, and a page for people at ``/``.
 
-It loads the bundle once at start-up through :func:`imdb_sentiment.bundle.load_bundle` (which
+It loads the bundle once at start-up through :func:`imdb_sentiment.registry.load_bundle` (which
 verifies every file's hash first); a missing or tampered bundle stops start-up with the loader's
 message. It never imports training code.
 
@@ -29,9 +29,10 @@ from app.fast_path import ServiceFront, body_limits
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.schemas import request_models
 from app.service import Service
-from imdb_sentiment.bundle import BundleError, SentimentModel, load_bundle
+from imdb_sentiment.bundle import BundleError, SentimentModel
 from imdb_sentiment.feedback.record import Feedback
 from imdb_sentiment.feedback.store import FeedbackStore
+from imdb_sentiment.registry import load_bundle
 from imdb_sentiment.settings import Settings, get_settings
 
 # A child of uvicorn's logger, so its log configuration prints these lines too.

@@ -25,6 +25,7 @@ from typing import Any
 
 from imdb_sentiment.errors import ImdbSentimentError
 from imdb_sentiment.files import deterministic_zip
+from imdb_sentiment.labels import LABELS
 
 API_PORT = 8000
 DOCKERRUN = "Dockerrun.aws.json"
@@ -33,7 +34,6 @@ SMOKE_REVIEWS = {
     "positive": "A wonderful, moving film. Brilliant acting and a great story; I loved every minute.",
     "negative": "Awful, boring and badly acted. The worst film I have seen; a complete waste of time.",
 }
-LABELS = ("negative", "positive")
 
 
 class DeployError(ImdbSentimentError, RuntimeError):

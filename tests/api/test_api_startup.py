@@ -106,7 +106,7 @@ def test_the_service_never_imports_training_code(small_bundle: Path) -> None:
     )
     modules = json.loads(result.stdout.strip().splitlines()[-1])
     assert "imdb_sentiment.bundle" in modules
-    assert not [name for name in modules if name.startswith("imdb_sentiment.pipeline")]
+    assert not [name for name in modules if name.startswith("imdb_sentiment.training")]
 
 
 def _scorers(server: psutil.Process) -> tuple[psutil.Process, psutil.Process]:

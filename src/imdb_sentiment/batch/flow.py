@@ -14,7 +14,7 @@ and :mod:`.report` / :mod:`.report_html` (the monitoring report), on :mod:`.stor
 * An interrupted run leaves only its subfolder of the hidden staging folder, which the next run
   to finish removes.
 
-Serving code: this module never imports :mod:`imdb_sentiment.pipeline`.
+Serving code: this module never imports :mod:`imdb_sentiment.training`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from imdb_sentiment.batch.report import build_report, count_rows, drift_markdown
 from imdb_sentiment.batch.report_html import render_html
 from imdb_sentiment.batch.score import PART_KINDS, ChunkSummary
 from imdb_sentiment.batch.storage import OutputPaths
-from imdb_sentiment.bundle import BundleError, SentimentModel, load_bundle
+from imdb_sentiment.bundle import BundleError, SentimentModel
+from imdb_sentiment.registry import load_bundle
 from imdb_sentiment.settings import Settings
 
 __all__ = ["PERMANENT_ERRORS", "RowAccountingError", "batch_predict", "cached_model", "summarize"]

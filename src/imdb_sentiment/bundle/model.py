@@ -11,9 +11,9 @@ import numpy as np
 
 from imdb_sentiment.bundle.parallel import ScoringPool
 from imdb_sentiment.bundle.scoring import as_text_list, oov_rates, score
+from imdb_sentiment.labels import LABELS
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME
 
-LABELS = ("negative", "positive")
 _LABEL_ARRAY = np.array(LABELS, dtype=object)
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from imdb_sentiment.labels import LABELS
 from imdb_sentiment.text import has_visible_text
 
-LABELS = ("negative", "positive")
 Label = Literal["negative", "positive"]
 MAX_MODEL_VERSION_CHARS = 128  # a bundle version is a 12-character hash; a registry name fits too
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from imdb_sentiment.errors import ImdbSentimentError
+from imdb_sentiment.labels import LABELS
 
-LABELS = ("negative", "positive")
 TESTS = ("label", "invariance", "direction")
 DIRECTION_SLACK = 0.01
 REQUIRED = {
