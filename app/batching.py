@@ -82,7 +82,7 @@ class MicroBatcher:
         finally:
             # Hand the scorer its next batch before answering this one: it scores while the
             # loop writes these responses.
-            self._in_flight.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._in_flight.discard(asyncio.current_task())
             self._flush()
         for (_, future), probability in zip(batch, probabilities, strict=True):
             if not future.done():  # a client that went away cancelled its future

@@ -74,8 +74,8 @@ def json_error(status: int, detail: Any, retry_after: int | None = None) -> JSON
 
 
 def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, explain_bad_request)  # type: ignore[arg-type]
-    app.add_exception_handler(ServiceUnavailableError, _unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, explain_bad_request)
+    app.add_exception_handler(ServiceUnavailableError, _unavailable)
     # Starlette's last-resort handler: JSON instead of text/plain "Internal Server Error".
     app.add_exception_handler(Exception, _internal_error)
 

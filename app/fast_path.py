@@ -80,7 +80,7 @@ class ServiceFront:
                 return
         if body is not None and self._fast_candidate(scope, content_type):
             try:
-                text = self.request_model.model_validate_json(body).text  # type: ignore[attr-defined]
+                text = self.request_model.model_validate_json(body).text
             except ValidationError:  # the route explains what is wrong
                 pass
             else:

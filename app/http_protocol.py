@@ -119,8 +119,8 @@ def _build() -> type | None:
         httptools_impl.service_unavailable = _service_unavailable
 
     class JoinedWritesHttpToolsProtocol(HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(_JoinedWrites(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            super().connection_made(_JoinedWrites(transport, asyncio.get_running_loop()))
 
         def send_400_response(self, msg: str) -> None:
             self.transport.write(_json_response(400, msg))

@@ -111,7 +111,7 @@ class Jobs:
             request = self.batch_request.model_validate(content)
         except ValidationError as error:
             return 422, {"detail": validation_details(error.errors(), prefix=("body",))}
-        predictions = self.predictions(request.texts, explain)  # type: ignore[attr-defined]
+        predictions = self.predictions(request.texts, explain)
         return 200, {"model_version": self.model.version, "predictions": predictions}
 
     def predictions(self, texts: Sequence[str], explain: bool) -> list[dict[str, Any]]:

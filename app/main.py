@@ -160,7 +160,7 @@ def _document_batch_body(app: FastAPI, batch_request: type) -> None:
         )
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi
 
 
 app = create_app()

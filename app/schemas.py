@@ -53,7 +53,7 @@ def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseM
             extra="forbid",
             json_schema_extra={"examples": [{"text": EXAMPLE_REVIEW}]},
         )
-        text: review_text  # type: ignore[valid-type]
+        text: review_text
 
     class BatchPredictRequest(BaseModel):
         model_config = ConfigDict(
@@ -62,7 +62,7 @@ def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseM
             json_schema_extra={"examples": [{"texts": [EXAMPLE_REVIEW, EXAMPLE_NEGATIVE_REVIEW]}]},
         )
         texts: Annotated[
-            list[review_text],  # type: ignore[valid-type]
+            list[review_text],
             Field(
                 min_length=1,
                 max_length=max_batch_size,

@@ -94,7 +94,7 @@ class ScoringProcess:
         except ConnectionError:
             if generation == self._generation:  # the first caller to see the child die
                 self._replace("the scoring process died; starting a new one")
-            await asyncio.shield(self._restart)  # type: ignore[arg-type]
+            await asyncio.shield(self._restart)
             return await self._round_trip(kind, payload, timeout)
 
     async def predict_proba(self, texts: Sequence[str], timeout: float = 30.0) -> np.ndarray:

@@ -193,7 +193,7 @@ class Service:
     async def _heavy(self, kind: bytes, payload: bytes) -> JobAnswer:
         self._loaded()
         try:
-            answer = decode_answer(await self.heavy.run(kind, payload))  # type: ignore[union-attr]
+            answer = decode_answer(await self.heavy.run(kind, payload))
         except (ScoringTimeoutError, ConnectionError) as error:
             raise ServiceUnavailableError(f"the model is not answering: {error}", 2) from None
         except RuntimeError as error:  # the job itself failed: a bug, answered as a 500

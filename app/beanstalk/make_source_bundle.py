@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import string
 import sys
-import zipfile
 from pathlib import Path
 
+from imdb_sentiment.deploy import source_bundle
+
 SOURCE = Path(__file__).parent / "source"
-DOCKERRUN = "Dockerrun.aws.json"
 # registry/repository[:tag|@digest], e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/imdb-sentiment:1a2b3c
 IMAGE_URI = re.compile(
     r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
@@ -30,18 +29,8 @@ def build(image: str, output: Path) -> Path:
     if not IMAGE_URI.match(image):
         raise ValueError(f"{image!r} is not an image URI like registry/repository:tag")
     output.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        for path in sorted(SOURCE.rglob("*")):
-            if not path.is_file():
-                continue
-            name = path.relative_to(SOURCE).as_posix()
-            text = path.read_text()
-            if name == DOCKERRUN:
-                text = string.Template(text).substitute(IMAGE_URI=image)
-            # Fixed timestamps: the same inputs give the same zip.
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            bundle.writestr(info, text)
+    # The deploy command builds the same zip (fixed dates: the same inputs give the same bytes).
+    output.write_bytes(source_bundle(image, SOURCE))
     return output
 
 

@@ -33,7 +33,7 @@ def build_router(max_text_chars: int) -> APIRouter:
         },
     )
     async def feedback(
-        body: Annotated[feedback_request, Body()],  # type: ignore[valid-type]
+        body: Annotated[feedback_request, Body()],
         request: Request,
     ) -> Any:
         """Whether an answer was right: stored for monitoring (text, labels, version, time)."""
@@ -42,12 +42,12 @@ def build_router(max_text_chars: int) -> APIRouter:
             raise ServiceUnavailableError("the feedback store is not started", 5)
         try:
             row = Feedback.create(
-                body.text,  # type: ignore[attr-defined]
-                body.label,  # type: ignore[attr-defined]
+                body.text,
+                body.label,
                 max_text_chars=max_text_chars,
-                predicted_label=body.predicted_label,  # type: ignore[attr-defined]
-                probability_positive=body.probability_positive,  # type: ignore[attr-defined]
-                model_version=body.model_version,  # type: ignore[attr-defined]
+                predicted_label=body.predicted_label,
+                probability_positive=body.probability_positive,
+                model_version=body.model_version,
             )
         except FeedbackError as error:
             problem = {"loc": ["body", error.field], "msg": error.message, "type": "value_error"}

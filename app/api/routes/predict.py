@@ -40,16 +40,16 @@ def build_router(predict_request: type[BaseModel]) -> APIRouter:
 
     @router.post("/predict", response_model=Prediction, responses=PREDICT_ERRORS)
     async def predict(
-        request: Annotated[predict_request, Body()],  # type: ignore[valid-type]
+        request: Annotated[predict_request, Body()],
         service: ServiceDep,
         explain: ExplainQuery = False,
     ) -> Any:
         """Sentiment of one review."""
         if explain:
-            return _job_response(await service.explain_one(request.text))  # type: ignore[attr-defined]
+            return _job_response(await service.explain_one(request.text))
         # A ready response skips FastAPI's re-validation of these four fields against Prediction;
         # the schema in /openapi.json stays the same.
-        return JSONResponse(await service.predict_one(request.text))  # type: ignore[attr-defined]
+        return JSONResponse(await service.predict_one(request.text))
 
     @router.post(
         "/predict/batch",

@@ -58,7 +58,7 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(connection, _record) -> None:
     # WAL lets readers (export, report) and the writer of each API worker work side by side;
     # synchronous stays FULL, so a committed row survives a crash.
     cursor = connection.cursor()
@@ -108,7 +108,7 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _row(mapping) -> Feedback:  # type: ignore[no-untyped-def]
+def _row(mapping) -> Feedback:
     return Feedback(
         text=mapping["text"],
         label=mapping["label"],

@@ -39,7 +39,7 @@ def _label(name: str, value: object, *, optional: bool) -> Label | None:
         return None
     if value not in LABELS:
         raise FeedbackError(name, f"must be one of {list(LABELS)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _probability(value: object) -> float | None:
@@ -107,7 +107,7 @@ class Feedback:
             raise FeedbackError("text", "is not valid Unicode (lone surrogate)") from None
         return cls(
             text=text,
-            label=_label("label", label, optional=False),  # type: ignore[arg-type]
+            label=_label("label", label, optional=False),
             predicted_label=_label("predicted_label", predicted_label, optional=True),
             probability_positive=_probability(probability_positive),
             model_version=_model_version(model_version),
