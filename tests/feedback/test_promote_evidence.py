@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_promote import _alias, _candidate, client, empty_registry  # noqa: F401 (fixtures)
+from integration.test_promote import _alias, _candidate, client, empty_registry  # noqa: F401 (fixtures)
 
 from imdb_sentiment.cli import main
 
