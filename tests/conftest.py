@@ -18,7 +18,11 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from support import (  # noqa: E402
+# Fixtures several folders use: a throw-away PostgreSQL (`postgres_url`), a headless Chromium
+# (`browser`).
+pytest_plugins = ["helpers.postgres", "helpers.browser"]
+
+from helpers.support import (  # noqa: E402
     ROOT,
     environment,
     free_port,

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port, running_process
+from helpers.support import ROOT, free_port, running_process
 
 DOCKERFILE = ROOT / "Dockerfile"
 

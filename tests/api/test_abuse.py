@@ -20,7 +20,7 @@ import psutil
 import pytest
 import requests
 from conftest import running_server_process
-from support import ROOT
+from helpers.support import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 from abuse import (

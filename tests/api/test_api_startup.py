@@ -13,7 +13,7 @@ import psutil
 import pytest
 import requests
 from conftest import running_server, running_server_process, serve_command
-from support import free_port
+from helpers.support import free_port
 
 from imdb_sentiment.bundle import load_bundle
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ROOT
+from helpers.support import ROOT
 
 from app.beanstalk import make_source_bundle
 from app.fast_path import body_limits

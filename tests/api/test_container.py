@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DOCKERFILE, container_command
-from support import ROOT
+from helpers.support import ROOT
 
 CHECKOV = shutil.which("checkov") or shutil.which("checkov", path=str(Path.home() / ".local/bin"))
 

@@ -9,7 +9,6 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 from conftest import running_server_process
-from test_mlflow_server import postgres_url  # noqa: F401  (a fixture, used by name below)
 
 from imdb_sentiment.cli import main
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import running_server
-from test_api_browser import browser  # noqa: F401 (the headless Chromium fixture)
 
 from imdb_sentiment.cli import main
 
@@ -32,7 +31,7 @@ def answer_and_judge(driver: object, base: str, text: str, button: str) -> str:
 
 
 def test_was_this_right_stores_the_verdict_with_what_was_shown(
-    browser: object,  # noqa: F811
+    browser: object,
     full_bundle: Path,
     tmp_path: Path,
 ) -> None:
@@ -63,7 +62,7 @@ def test_was_this_right_stores_the_verdict_with_what_was_shown(
 
 
 def test_the_page_says_when_a_verdict_was_not_recorded_and_lets_the_user_retry(
-    browser: object,  # noqa: F811
+    browser: object,
     small_bundle: Path,
     tmp_path: Path,
 ) -> None:

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-from test_api_browser import browser  # noqa: F401 (the headless Chromium fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +25,7 @@ def verdict(driver: object, base: str, text: str) -> tuple[str, str]:
 
 
 def test_page_says_not_sure_inside_the_band_and_never_100_percent(
-    browser: object,  # noqa: F811
+    browser: object,
     full_api_server: str,
     full_bundle: Path,
 ) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from batch_support import read_outputs, reviews_frame
-from support import SMALL_OVERRIDES, run_stages, write_params
+from helpers.support import SMALL_OVERRIDES, run_stages, write_params
 
 from imdb_sentiment.bundle import BundleError, load_bundle
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from batch_support import read_outputs, reviews_frame
-from support import ROOT, free_port, wait_for_http
+from helpers.support import ROOT, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 COLUMNS = ["id", "predicted_label", "probability_positive", "model_version"]

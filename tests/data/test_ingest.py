@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import pandas as pd
 import pytest
-from support import ROOT, sample_members, write_archive
+from helpers.support import ROOT, sample_members, write_archive
 
 from imdb_sentiment.training.ingest import (
     COLUMNS,

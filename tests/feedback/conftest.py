@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_mlflow_server import postgres_url  # noqa: F401  (a fixture, used by name below)
 
 
 @pytest.fixture(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from support import free_port, running_process
+from helpers.support import free_port, running_process
 from tfparse import MODULES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_project import project_env, run
-from support import ROOT
+from helpers.dvc_project import project_env, run
+from helpers.support import ROOT
 
 from imdb_sentiment.gates import GateError, check_metrics, sweep_arguments
 from imdb_sentiment.integrity import folder_md5

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import copy_project, write_params
+from helpers.support import copy_project, write_params
 
 from imdb_sentiment.bundle import load_bundle
 

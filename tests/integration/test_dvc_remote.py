@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_project import commit, init_project, run
-from support import ROOT, STAGES
+from helpers.dvc_project import commit, init_project, run
+from helpers.support import ROOT, STAGES
 
 REPRODUCE = ROOT / ".github" / "scripts" / "reproduce.sh"
 DVC = str(Path(sys.executable).with_name("dvc"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import ROOT, environment, free_port, running_process
+from helpers.support import ROOT, environment, free_port, running_process
 
 from imdb_sentiment.bundle import load_bundle
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import environment
+from helpers.support import environment
 
 from imdb_sentiment.cli import main
 from imdb_sentiment.registry import mlflow_module

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_project import VENV_BIN, commit, init_project, run
+from helpers.dvc_project import VENV_BIN, commit, init_project, run
 
 from imdb_sentiment.report import mistakes_summary
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import ROOT, environment, free_port, run_stages
+from helpers.support import ROOT, environment, free_port, run_stages
 
 from imdb_sentiment.bundle import BundleError
 from imdb_sentiment.registry import load_bundle

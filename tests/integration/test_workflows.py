@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from dvc_project import commit, init_project, run
-from support import ROOT
+from helpers.dvc_project import commit, init_project, run
+from helpers.support import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 OURS = ("ci.yml", "deploy.yml", "sweep.yml")

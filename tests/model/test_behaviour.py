@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from helpers.support import ROOT
 
 from imdb_sentiment.bundle import SentimentModel, load_bundle
 from imdb_sentiment.training.behaviour import SuiteError, check_case, read_suite, score_suite

@@ -7,7 +7,7 @@ no cycle and no edge from a lower layer to a higher one.
 
 from __future__ import annotations
 
-from import_graph import import_graph
+from helpers.import_graph import import_graph
 
 # Lowest first. A module may import modules of its own layer or lower ones. Names are module
 # prefixes: "imdb_sentiment.batch" covers the whole package. The longest matching prefix wins.

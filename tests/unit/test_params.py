@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, params_with, write_params
+from helpers.support import ROOT, params_with, write_params
 
 from imdb_sentiment.training.params import (
     SECTIONS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ROOT, environment
+from helpers.support import ROOT, environment
 
 from imdb_sentiment.bundle import BundleError, load_bundle
 from imdb_sentiment.integrity import PinError, folder_md5, locked_md5

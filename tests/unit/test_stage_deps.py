@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from import_graph import ROOT, closure, import_graph, module_files
+from helpers.import_graph import ROOT, closure, import_graph, module_files
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Prints the project files loaded by importing one stage script (its main() does not run).
@@ -67,7 +67,7 @@ def test_stage_deps_list_every_project_module_the_stage_imports(name: str) -> No
     assert loaded, f"importing {script} loaded no project file: the probe is broken"
     assert loaded <= static, f"the ast walk missed {sorted(loaded - static)}"
     declared = python_deps(stage)
-    fix = "run `python tests/import_graph.py` to rewrite the deps"
+    fix = "run `python tests/helpers/import_graph.py` to rewrite the deps"
     assert not static - declared, f"{name}: missing deps {sorted(static - declared)}: {fix}"
     assert not declared - static, f"{name}: deps not imported {sorted(declared - static)}: {fix}"
 

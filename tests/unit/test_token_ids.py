@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from support import sample_members
+from helpers.support import sample_members
 
 from imdb_sentiment.ngrams import NgramVectorizer
 from imdb_sentiment.text import strip_tags

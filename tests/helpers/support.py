@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "fixtures" / "imdb_sample.jsonl.gz"
 STAGES = ("ingest", "split", "featurize", "train", "evaluate", "export")
 # The real params, shrunk so the 480-review sample trains in seconds.

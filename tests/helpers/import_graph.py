@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"imdb_sentiment": ROOT / "src" / "imdb_sentiment", "app": ROOT / "app"}
 STAGES = ROOT / "stages"
 

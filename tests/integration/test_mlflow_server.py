@@ -13,14 +13,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
-from support import environment, free_port, mlflow_server, run_stages
+from helpers.support import environment, mlflow_server, run_stages
 
 from imdb_sentiment.cli import main
 from imdb_sentiment.registry import load_bundle
@@ -30,7 +28,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 TEXTS = ["A wonderful, moving film with superb acting.", "Dull, predictable and far too long."]
 CHAMPION = "models:/imdb-sentiment@champion"
 # Superuser "mlflow", no password on loopback, no fsync: a throw-away test cluster.
-INITDB_OPTIONS = ("-U", "mlflow", "--auth=trust", "-E", "UTF8", "--no-sync")
 
 
 def _copy_pipeline(sample_pipeline: Path, destination: Path) -> Path:
@@ -105,72 +102,6 @@ def test_pipeline_registers_on_the_server_and_a_client_loads_the_champion(
     remote = _load_in_clean_client(mlflow_tracking_server, home)
     local = load_bundle(workdir / "models" / "imdb-sentiment").predict_proba(TEXTS)
     np.testing.assert_array_equal(np.asarray(remote), local)
-
-
-def _postgres_binaries() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))  # Debian keeps them here
-    return Path(versions[-1]).parent if versions else None
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a free loopback port; yields a SQLAlchemy URL."""
-    binaries = _postgres_binaries()
-    if binaries is None:
-        message = "PostgreSQL is not installed (apt-get install postgresql; .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    # PostgreSQL refuses to run as root; pytest's tmp dirs are private to root, so use /tmp.
-    folder = Path(tempfile.mkdtemp(prefix="imdb-pg-"))
-    folder.chmod(0o755)
-    as_owner: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", free_port()
-    try:
-        subprocess.run(
-            [*as_owner, str(binaries / "initdb"), "-D", str(data), *INITDB_OPTIONS],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        subprocess.run(
-            [
-                *as_owner,
-                str(binaries / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(folder / "log"),
-                "-o",
-                f"-p {port} -h 127.0.0.1 -k {folder}",
-                "-w",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        import psycopg2
-
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="mlflow", dbname="postgres")
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE DATABASE mlflow")
-        connection.close()
-        yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
-    finally:
-        subprocess.run(
-            [*as_owner, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_postgresql_backend_registers_promotes_and_serves(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import ROOT, copy_project, write_params
+from helpers.support import ROOT, copy_project, write_params
 
 VENV_BIN = str(Path(sys.executable).parent)
 
