@@ -140,7 +140,9 @@ def test_shadow_figures_from_a_json_file_show_in_the_report(
 
     # A source that was given and cannot be read fails the run, publishing nothing.
     missing = ["batch", "--input", str(source), "--output", str(tmp_path / "none")]
-    assert main([*missing, "--shadow", str(tmp_path / "absent.json")]) == 1
+    (tmp_path / "list.json").write_text("[45, 5]")
+    for bad in ("absent.json", "list.json"):
+        assert main([*missing, "--shadow", str(tmp_path / bad)]) == 1
     assert not (tmp_path / "none").exists()
 
 

@@ -186,7 +186,7 @@ def batch_predict(
     settings = Settings()
     try:  # read first: a source that was given and cannot be read fails the run at once
         shadow_figures = read_shadow_source(shadow)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, AttributeError) as error:  # AttributeError: JSON not an object
         raise InputError(f"cannot read the shadow figures from {shadow}: {error}") from error
     started = time.perf_counter()
     scored_at = datetime.now(UTC).replace(microsecond=0)
