@@ -214,8 +214,6 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    import os
-
     # The temporary Prefect server needs more than the default 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     from imdb_sentiment.batch.flow import batch_predict
@@ -231,6 +229,7 @@ def _batch(args: argparse.Namespace) -> int:
             text_column=args.text_column,
             id_column=args.id_column,
             label_column=args.label_column,
+            shadow=args.shadow,
         )
     except (InputError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -361,9 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batch", help="score a CSV/Parquet file (local or s3://) with the Prefect batch flow"
     )
     batch.add_argument("--input", required=True, help="*.csv or *.parquet, a path or s3:// URL")
-    batch.add_argument(
-        "--output", required=True, help="*.parquet file or folder (path or s3:// URL)"
-    )
+    batch.add_argument("--output", required=True, help="*.parquet file or folder (path or s3://)")
     batch.add_argument("--model", help="bundle path or URL (default: $IMDB_SENTIMENT_MODEL)")
     batch.add_argument("--csv", action="store_true", help="also write the predictions as CSV")
     batch.add_argument(
@@ -374,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--label-column", help="true label column (default: sentiment or label, if present)"
     )
+    batch.add_argument("--shadow", help="a service's /metrics URL or a JSON file of shadow figures")
     batch.set_defaults(handler=_batch)
     add_feedback_parser(commands)
     return parser

@@ -39,6 +39,7 @@ from prefect.states import Completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from imdb_sentiment.batch import score
+from imdb_sentiment.batch.live import read_shadow_source
 from imdb_sentiment.batch.plan import ChunkSpec, InputError, InputPlan
 from imdb_sentiment.batch.plan import plan_input as plan_chunks
 from imdb_sentiment.batch.publish import RowAccountingError, publish_outputs
@@ -178,9 +179,15 @@ def batch_predict(
     text_column: str | None = None,
     id_column: str | None = None,
     label_column: str | None = None,
+    shadow: str | None = None,
 ) -> Any:
-    """Score ``input`` into ``output`` (a *.parquet file or a folder), with a monitoring report."""
+    """Score ``input`` into ``output`` (a *.parquet file or a folder), with a monitoring report;
+    ``shadow`` (a service's /metrics URL or a JSON file) adds the shadow's agreement to it."""
     settings = Settings()
+    try:  # read first: a source that was given and cannot be read fails the run at once
+        shadow_figures = read_shadow_source(shadow)
+    except (OSError, ValueError, AttributeError) as error:  # AttributeError: JSON not an object
+        raise InputError(f"cannot read the shadow figures from {shadow}: {error}") from error
     started = time.perf_counter()
     scored_at = datetime.now(UTC).replace(microsecond=0)
     location = model or settings.model
@@ -252,6 +259,8 @@ def batch_predict(
         summaries=summaries,
         reference=bundle.manifest.get("reference_profile"),
         labelled=plan.columns.label is not None,
+        feedback=plan.columns.shown is not None,
+        shadow=shadow_figures,
         psi_threshold=settings.drift_psi_threshold,
         positive_rate_threshold=settings.drift_positive_rate_threshold,
         files={

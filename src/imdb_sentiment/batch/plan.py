@@ -25,6 +25,7 @@ from imdb_sentiment.batch.storage import filesystem, read_range, s3_errors
 TEXT_COLUMNS = ("review", "text")
 ID_COLUMNS = ("id", "review_id")
 LABEL_COLUMNS = ("sentiment", "label")
+FEEDBACK_COLUMNS = ("predicted_label", "model_version")  # as ``feedback export`` writes them
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # A chunk (one Prefect task, one read request) is decoded and scored this many rows at a time, so
 # scoring starts after the first batch is decoded rather than the whole chunk.
@@ -42,10 +43,14 @@ class Columns:
     text: str
     id: str | None = None
     label: str | None = None
+    # A feedback export's columns: the label users were shown and the version that gave it.
+    shown: str | None = None
+    version: str | None = None
 
     @property
     def names(self) -> list[str]:
-        return [name for name in (self.text, self.id, self.label) if name is not None]
+        named = (self.text, self.id, self.label, self.shown, self.version)
+        return [name for name in named if name is not None]
 
 
 @dataclass(frozen=True)
@@ -116,10 +121,15 @@ def resolve_columns(
             )
         return found
 
+    chosen_label = choose("label", label, LABEL_COLUMNS, required=False)
+    # Live feedback figures need both feedback columns and the users' label beside them.
+    feedback = chosen_label is not None and set(FEEDBACK_COLUMNS) <= present
     return Columns(
         text=choose("text", text, TEXT_COLUMNS, required=True),
         id=choose("id", id, ID_COLUMNS, required=False),
-        label=choose("label", label, LABEL_COLUMNS, required=False),
+        label=chosen_label,
+        shown=FEEDBACK_COLUMNS[0] if feedback else None,
+        version=FEEDBACK_COLUMNS[1] if feedback else None,
     )
 
 

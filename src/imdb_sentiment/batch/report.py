@@ -13,9 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imdb_sentiment.batch.live import live_feedback_section, merge, shadow_section
 from imdb_sentiment.batch.rows import REJECT_REASONS
 from imdb_sentiment.labels import LABELS
 from imdb_sentiment.profile import drift
+
+if TYPE_CHECKING:
+    from imdb_sentiment.feedback.report import ShadowAgreement
 
 if TYPE_CHECKING:
     from imdb_sentiment.batch.score import ChunkSummary
@@ -144,9 +148,12 @@ def build_report(
     psi_threshold: float,
     positive_rate_threshold: float,
     files: dict[str, str | None],
+    feedback: bool = False,
+    shadow: ShadowAgreement | None = None,
 ) -> dict[str, Any]:
     """The report of one run: ``run`` describes it (input, model, timings, runner), the chunk
-    summaries give the counts, profile, drift and, when the input is ``labelled``, the metrics."""
+    summaries give the counts, profile, drift and, when the input is ``labelled``, the metrics;
+    a ``feedback`` export adds accuracy by model version, and ``shadow`` figures their section."""
     profile = merge_profiles(pair for s in summaries for pair in s.profiles)
     confusion = None
     if labelled and summaries:
@@ -158,6 +165,10 @@ def build_report(
         "reference_profile": reference,
         "drift": drift_section(reference, profile, psi_threshold, positive_rate_threshold),
         "label_metrics": label_metrics(confusion),
+        "live_feedback": live_feedback_section(
+            merge(s.feedback or {} for s in summaries) if feedback else None
+        ),
+        "shadow": shadow_section(shadow),
         "files": files,
     }
 

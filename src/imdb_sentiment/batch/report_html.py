@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from imdb_sentiment.batch.live import live_rows
 from imdb_sentiment.batch.report import DISTRIBUTIONS, TITLES
 
 _CSS = """
@@ -171,5 +172,43 @@ def render_html(report: Mapping[str, Any]) -> str:
                 ("true \\ predicted", "negative", "positive"),
             ),
         ]
+    sections += _live_sections(report)
     sections.append("</body></html>")
     return "\n".join(sections)
+
+
+def _live_sections(report: Mapping[str, Any]) -> list[str]:
+    """Accuracy by model version of a feedback export, and the shadow's agreement, when given."""
+    sections = []
+    feedback = report.get("live_feedback")
+    if feedback:
+        rows = [(html.escape(str(r[0])), *(_fmt(v) for v in r[1:])) for r in live_rows(feedback)]
+        totals = ("rows", "judged", "accuracy", "accuracy_low_95")
+        rows.append(("all", *(_fmt(feedback[k]) for k in totals), ""))
+        header = ("model version", "rows", "judged", "accuracy shown", "95% low", "this run")
+        sections += [
+            "<h2 id='live-feedback'>Live feedback by model version</h2>",
+            "<p class='muted'>Accuracy of the label users were shown (judged rows: both labels "
+            "known), the lower bound of its 95% Wilson interval, and this run's model on the "
+            "same rows.</p>",
+            _table(rows, header),
+        ]
+    shadow = report.get("shadow")
+    if shadow:
+        sections += [
+            "<h2 id='shadow'>Shadow agreement</h2>",
+            _table(
+                [
+                    (name.replace("_", " "), _fmt(shadow[name]))
+                    for name in (
+                        "rate",
+                        "agree",
+                        "disagree",
+                        "champion_version",
+                        "challenger_version",
+                    )
+                ],
+                ("", "value"),
+            ),
+        ]
+    return sections

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from imdb_sentiment.batch import storage
+from imdb_sentiment.batch import live, storage
 from imdb_sentiment.batch.plan import ChunkSpec, Columns, InputError
 from imdb_sentiment.batch.read import iter_chunk
 from imdb_sentiment.batch.rows import REJECT_REASONS, reject_reasons, row_ids, true_labels
@@ -54,6 +54,8 @@ class ChunkSummary:
     parts: dict[str, str] = field(default_factory=dict)
     # Rows of each part file, from the footer its writer wrote.
     part_rows: dict[str, int] = field(default_factory=dict)
+    # A feedback export's counts per model version (see :mod:`.live`); None for other inputs.
+    feedback: live.Tally | None = None
 
 
 @dataclass
@@ -68,6 +70,8 @@ class _StartedBatch:
     truth: np.ndarray | None  # 0/1, -1 where unknown; scorable rows only
     labels_unrecognized: int
     scores: Callable[[], tuple[np.ndarray, np.ndarray]]
+    feedback: live.Tally | None = None  # feedback exports only, with each scorable row's version
+    versions: np.ndarray | None = None
 
 
 @dataclass
@@ -80,6 +84,7 @@ class _ScoredBatch:
     profile: tuple[dict[str, Any], dict[str, int]] | None
     confusion: np.ndarray | None
     labels_unrecognized: int
+    feedback: live.Tally | None = None
 
 
 def score_chunk(
@@ -128,6 +133,9 @@ def score_chunk(
         model_version=model.version,
         parts=parts,
         part_rows=part_rows,
+        feedback=live.merge(b.feedback for b in batches if b.feedback is not None)
+        if spec.columns.shown
+        else None,
     )
 
 
@@ -136,9 +144,13 @@ def _start_batch(frame: pd.DataFrame, model: SentimentModel, columns: Columns) -
     reasons = reject_reasons(frame[columns.text])
     ok = pd.isna(reasons)
     texts = frame[columns.text].to_numpy(object)[ok].tolist()
-    truth, unrecognized = None, 0
+    truth, unrecognized, tally, versions = None, 0, None, None
     if columns.label is not None:
         truth, unrecognized = true_labels(frame[columns.label])
+        if columns.shown is not None and columns.version is not None:
+            versions = frame[columns.version].to_numpy(object)
+            tally = live.tally_shown(versions, truth, true_labels(frame[columns.shown])[0])
+            versions = versions[ok]
         truth = truth[ok]
     return _StartedBatch(
         rows=frame.index.to_numpy(),
@@ -148,6 +160,8 @@ def _start_batch(frame: pd.DataFrame, model: SentimentModel, columns: Columns) -
         texts=texts,
         truth=truth,
         labels_unrecognized=unrecognized,
+        feedback=tally,
+        versions=versions,
         # One pass over the text gives both: the OOV rate costs nothing extra.
         scores=model.start_proba_and_oov_rates(texts),
     )
@@ -170,6 +184,8 @@ def _finish_batch(batch: _StartedBatch, model: SentimentModel, scored_at: dateti
         known = batch.truth >= 0
         guess = (probabilities >= model.threshold).astype(np.int64)
         confusion = np.bincount(batch.truth[known] * 2 + guess[known], minlength=4).reshape(2, 2)
+        if batch.feedback is not None and batch.versions is not None:
+            live.tally_batch(batch.feedback, batch.versions, batch.truth, guess)
 
     utc = np.datetime64(scored_at.astimezone(UTC).replace(tzinfo=None), "us")
     predictions = pa.table(
@@ -197,4 +213,5 @@ def _finish_batch(batch: _StartedBatch, model: SentimentModel, scored_at: dateti
         profile=profile,
         confusion=confusion,
         labels_unrecognized=batch.labels_unrecognized,
+        feedback=batch.feedback,
     )
