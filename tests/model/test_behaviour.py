@@ -53,7 +53,7 @@ TEMPLATES = [
         "{} gives a brilliant performance in this moving drama.",
         marks=pytest.mark.xfail(
             strict=True,
-            reason="known bias of the default model (README, Known limitations): 'Steven Seagal' "
+            reason="known bias of the default model (docs/model-design.md): 'Steven Seagal' "
             "alone pulls this praise down to p=0.39 (the other names 0.98-0.995)",
         ),
     ),
@@ -148,7 +148,7 @@ def test_negation_turns_praise_negative(model: SentimentModel) -> None:
             "positive",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known weakness of the default model (README, Known limitations): in IMDB "
+                reason="known weakness of the default model (docs/model-design.md): in IMDB "
                 "reviews a bare 'good' is weak evidence (p=0.40; docs/model.md)",
             ),
         ),
