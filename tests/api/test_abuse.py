@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import running_server_process
+from helpers.api_server import running_server_process
 from helpers.support import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))

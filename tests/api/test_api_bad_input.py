@@ -4,7 +4,7 @@ import json
 
 import pytest
 import requests
-from conftest import SMALL_LIMITS
+from helpers.api_server import SMALL_LIMITS
 
 from app.fast_path import body_limits
 from imdb_sentiment.settings import Settings

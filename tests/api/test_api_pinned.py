@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import running_server, serve_command
+from helpers.api_server import running_server, serve_command
 from helpers.support import free_port
 
 from imdb_sentiment.integrity import folder_md5

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import running_server, running_server_process, serve_command
+from helpers.api_server import running_server, running_server_process, serve_command
 from helpers.support import free_port
 
 from imdb_sentiment.bundle import load_bundle

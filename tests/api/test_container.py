@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DOCKERFILE, container_command
+from helpers.api_server import DOCKERFILE, container_command
 from helpers.support import ROOT
 
 CHECKOV = shutil.which("checkov") or shutil.which("checkov", path=str(Path.home() / ".local/bin"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from conftest import running_server_process
+from helpers.api_server import running_server_process
 
 from imdb_sentiment.cli import main
 

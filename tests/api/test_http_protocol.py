@@ -100,7 +100,7 @@ def test_an_untested_uvicorn_falls_back_to_the_stock_protocol_with_a_warning(
 
 
 def test_the_version_bound_in_pyproject_matches_the_tested_range() -> None:
-    from support import ROOT
+    from helpers.support import ROOT
 
     low, high = http_protocol.TESTED_UVICORN
     bound = f'"uvicorn[standard]>={low[0]}.{low[1]},<{high[0]}.{high[1]}"'

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import running_server
+from helpers.api_server import running_server, running_server_process
 
 from imdb_sentiment.cli import main
 
@@ -66,7 +66,6 @@ def test_the_page_says_when_a_verdict_was_not_recorded_and_lets_the_user_retry(
     small_bundle: Path,
     tmp_path: Path,
 ) -> None:
-    from conftest import running_server_process
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait

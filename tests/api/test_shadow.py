@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import running_server_process
+from helpers.api_server import running_server_process
 
 from imdb_sentiment.feedback.shadow_source import read_shadow
 

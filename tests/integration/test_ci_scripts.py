@@ -347,7 +347,7 @@ def _keys(endpoint: str, bucket: str, prefix: str) -> set[str]:
 def test_a_pull_request_reads_main_outputs_and_writes_only_the_quarantine(
     tmp_path: Path, sample_archive: Path, moto_server: str, s3_bucket: str
 ) -> None:
-    from dvc_project import commit, init_project
+    from helpers.dvc_project import commit, init_project
 
     main_url, pr_url = f"s3://{s3_bucket}/dvc", f"s3://{s3_bucket}/dvc-pr"
     scripts_env = {

@@ -236,7 +236,7 @@ def test_dvc_runs_map_to_mlflow_runs_and_dvc_lock_stays_reproducible(
     sample_archive: Path, tmp_path: Path
 ) -> None:
     """Real `dvc repro` and `dvc exp run` in a fresh git repo, tracking with nothing configured."""
-    from support import copy_project, write_params
+    from helpers.support import copy_project, write_params
 
     repo = copy_project(tmp_path / "repo")
     write_params(repo)
