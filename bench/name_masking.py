@@ -1,0 +1,116 @@
+"""What name masking costs scoring: the exported bundle with and without its name remap, in one run.
+
+    python bench/name_masking.py        # -> bench/results/name_masking.json
+
+The same loaded bundle scores the test reviews with its name remap (as served) and with the
+remap switched off (``name_ids_`` emptied: one id lookup per token less, names keep their ids),
+in alternating rounds (single reviews: each one both ways, back to back) so both see the same
+machine load; the ratio of the two is the cost.
+It also times the lookup alone on the token ids of the batch. Needs a bundle exported with
+``featurize.name_masking`` on (`make pipeline`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from model import git_commit, machine, typical_reviews  # noqa: E402
+
+from imdb_sentiment.bundle import load_bundle  # noqa: E402
+from imdb_sentiment.ngrams import NgramVectorizer  # noqa: E402
+
+BUNDLE = ROOT / "models" / "imdb-sentiment"
+RESULTS = ROOT / "bench" / "results"
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reviews", type=int, default=8192, help="test reviews per batch round")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of each")
+    parser.add_argument("--output", type=Path, default=RESULTS / "name_masking.json")
+    args = parser.parse_args()
+
+    model = load_bundle(BUNDLE)
+    vectorizer = model.pipeline[0]
+    if not isinstance(vectorizer, NgramVectorizer) or not len(vectorizer.name_ids_):
+        sys.exit("the bundle has no name masking: set featurize.name_masking and run the pipeline")
+    coef = model.pipeline[-1].coef_.ravel()
+    unmasked = copy.copy(vectorizer)
+    unmasked.name_ids_ = np.zeros(0, dtype=np.int64)
+    texts = pd.read_parquet(ROOT / "data" / "split" / "test.parquet", columns=["text"])
+    texts = texts["text"].tolist()
+    batch, singles = texts[: args.reviews], typical_reviews(texts)[:300]
+
+    times: dict[str, list[float]] = {"masked": [], "unmasked": []}
+    single: dict[str, list[float]] = {"masked": [], "unmasked": []}
+    for which in ("masked", "unmasked"):  # warm-up
+        (vectorizer if which == "masked" else unmasked).linear_scores(batch[:256], coef)
+    pairs = (("masked", vectorizer), ("unmasked", unmasked))
+    for round_ in range(args.rounds):
+        order = pairs if round_ % 2 == 0 else pairs[::-1]
+        for which, scorer in order:
+            gc.collect()
+            times[which].append(timed(lambda s=scorer: s.linear_scores(batch, coef)))
+        # Single reviews: each review scored both ways back to back, in alternating order.
+        for text in singles:
+            for which, scorer in order:
+                single[which].append(timed(lambda s=scorer, t=text: s.linear_scores([t], coef)))
+    # The lookup alone, on the batch's own token ids (before it).
+    encoder = vectorizer._token_encoder()
+    ids, _ = encoder.encode(list(map(vectorizer.build_preprocessor(), batch)))
+    remap = vectorizer._remap()
+    lookup = min(timed(lambda: remap[ids]) for _ in range(args.rounds))
+
+    best = {which: min(values) for which, values in times.items()}
+    p50 = {which: statistics.median(values) for which, values in single.items()}
+    report = {
+        **git_commit(),
+        "machine": machine(),
+        "bundle": str(BUNDLE.relative_to(ROOT)),
+        "names_masked": len(vectorizer.name_ids_),
+        "batch": {
+            "reviews": len(batch),
+            "rounds": args.rounds,
+            "seconds_best": {k: round(v, 4) for k, v in best.items()},
+            "reviews_per_second": {k: round(len(batch) / v, 1) for k, v in best.items()},
+            "masked_over_unmasked_time": round(best["masked"] / best["unmasked"], 4),
+            "all_seconds": {k: [round(x, 4) for x in v] for k, v in times.items()},
+        },
+        "single_review": {
+            "reviews": len(singles),
+            "p50_ms": {k: round(v * 1000, 4) for k, v in p50.items()},
+            "masked_over_unmasked_p50": round(p50["masked"] / p50["unmasked"], 4),
+        },
+        "remap_lookup": {
+            "tokens": len(ids),
+            "seconds": round(lookup, 5),
+            "share_of_masked_batch_time": round(lookup / best["masked"], 4),
+        },
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
