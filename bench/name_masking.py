@@ -1,12 +1,14 @@
 """What name masking costs scoring: the exported bundle with and without its name remap, in one run.
 
-    python bench/name_masking.py        # -> bench/results/name_masking.json
+    python bench/name_masking.py                          # -> bench/results/name_masking.json
+    python bench/name_masking.py --baseline /path/to/bundle   # against a bundle without masking
 
-The same loaded bundle scores the test reviews with its name remap (as served) and with the
-remap switched off (``name_ids_`` emptied: one id lookup per token less, names keep their ids),
-in alternating rounds (single reviews: each one both ways, back to back) so both see the same
-machine load; the ratio of the two is the cost.
-It also times the lookup alone on the token ids of the batch. Needs a bundle exported with
+The exported bundle (names masked) scores the test reviews, and so does a baseline: another
+bundle (a model fitted without masking, whose own n-grams include the names') or, by default,
+the same bundle with its remap switched off (``name_ids_`` emptied). Both run in alternating
+rounds (single reviews: each one both ways, back to back, each way first half of the time) so
+they see the same machine load; the ratio of the two is the cost. It also times the remap
+lookup alone on the token ids of the batch. Needs a bundle exported with
 ``featurize.name_masking`` on (`make pipeline`).
 """
 
@@ -52,6 +54,7 @@ def main() -> None:
         default=8,
         help="alternating rounds of each (even: each way first as often)",
     )
+    parser.add_argument("--baseline", type=Path, help="bundle without name masking")
     parser.add_argument("--output", type=Path, default=RESULTS / "name_masking.json")
     args = parser.parse_args()
 
@@ -60,26 +63,34 @@ def main() -> None:
     if not isinstance(vectorizer, NgramVectorizer) or not len(vectorizer.name_ids_):
         sys.exit("the bundle has no name masking: set featurize.name_masking and run the pipeline")
     coef = model.pipeline[-1].coef_.ravel()
-    unmasked = copy.copy(vectorizer)
-    unmasked.name_ids_ = np.zeros(0, dtype=np.int64)
+    if args.baseline:
+        other = load_bundle(args.baseline)
+        unmasked, unmasked_coef = other.pipeline[0], other.pipeline[-1].coef_.ravel()
+        if len(getattr(unmasked, "name_ids_", ())):
+            sys.exit(f"{args.baseline} masks names too: not a baseline")
+    else:
+        unmasked, unmasked_coef = copy.copy(vectorizer), coef
+        unmasked.name_ids_ = np.zeros(0, dtype=np.int64)
     texts = pd.read_parquet(ROOT / "data" / "split" / "test.parquet", columns=["text"])
     texts = texts["text"].tolist()
     batch, singles = texts[: args.reviews], typical_reviews(texts)[:300]
 
     times: dict[str, list[float]] = {"masked": [], "unmasked": []}
     single: dict[str, list[float]] = {"masked": [], "unmasked": []}
-    for which in ("masked", "unmasked"):  # warm-up
-        (vectorizer if which == "masked" else unmasked).linear_scores(batch[:256], coef)
-    pairs = (("masked", vectorizer), ("unmasked", unmasked))
+    pairs = (("masked", vectorizer, coef), ("unmasked", unmasked, unmasked_coef))
+    for _, scorer, weights in pairs:  # warm-up
+        scorer.linear_scores(batch[:256], weights)
     for round_ in range(args.rounds):
         order = pairs if round_ % 2 == 0 else pairs[::-1]
-        for which, scorer in order:
+        for which, scorer, weights in order:
             gc.collect()
-            times[which].append(timed(lambda s=scorer: s.linear_scores(batch, coef)))
+            times[which].append(timed(lambda s=scorer, w=weights: s.linear_scores(batch, w)))
         # Single reviews: each scored both ways back to back, each way first half of the time.
         for index, text in enumerate(singles):
-            for which, scorer in order if index % 2 == 0 else order[::-1]:
-                single[which].append(timed(lambda s=scorer, t=text: s.linear_scores([t], coef)))
+            for which, scorer, weights in order if index % 2 == 0 else order[::-1]:
+                single[which].append(
+                    timed(lambda s=scorer, w=weights, t=[text]: s.linear_scores(t, w))
+                )
     # The lookup alone, on the batch's own token ids (before it).
     encoder = vectorizer._token_encoder()
     ids, _ = encoder.encode(list(map(vectorizer.build_preprocessor(), batch)))
@@ -93,6 +104,7 @@ def main() -> None:
         "machine": machine(),
         "bundle": str(BUNDLE.relative_to(ROOT)),
         "names_masked": len(vectorizer.name_ids_),
+        "unmasked": str(args.baseline) if args.baseline else "the same bundle, remap off",
         "batch": {
             "reviews": len(batch),
             "rounds": args.rounds,
