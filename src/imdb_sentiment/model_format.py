@@ -97,7 +97,8 @@ def _preprocessor(spec: dict[str, Any]) -> Any:
 
 
 def dump_ngram_vectorizer(vectorizer: NgramVectorizer, name: str) -> tuple[dict[str, Any], Files]:
-    """Token table (JSON), sorted n-gram keys and IDF (.npy): loads in milliseconds."""
+    """Token table (JSON), sorted n-gram keys and IDF (.npy): loads in milliseconds. With name
+    masking, also the sorted token ids of the names (.npy); without it the files are unchanged."""
     spec = {
         "name": name,
         "kind": "ngram-ids",
@@ -112,7 +113,25 @@ def dump_ngram_vectorizer(vectorizer: NgramVectorizer, name: str) -> tuple[dict[
         spec["keys"]: npy_bytes(vectorizer.keys_.astype(np.int64)),
         spec["idf"]: npy_bytes(vectorizer.idf_.astype(np.float64)),
     }
+    name_ids = getattr(vectorizer, "name_ids_", ())
+    if len(name_ids):
+        spec["names"] = f"{name}.names.npy"
+        files[spec["names"]] = npy_bytes(np.asarray(name_ids, dtype=np.int64))
     return spec, files
+
+
+def _name_ids(spec: dict[str, Any], files: Files, n_tokens: int) -> np.ndarray:
+    """The masked names' token ids; none for a model stored without name masking."""
+    if spec.get("names") is None:
+        return np.zeros(0, dtype=np.int64)
+    ids = _array(files, spec["names"])
+    if ids.dtype != np.int64 or ids.ndim != 1:
+        raise ModelFormatError(f"{spec['names']} must be a 1-D array of int64 token ids")
+    if len(ids) and (ids[0] < 1 or ids[-1] > n_tokens or not (ids[1:] > ids[:-1]).all()):
+        raise ModelFormatError(
+            f"{spec['names']} must hold distinct token ids in 1..{n_tokens}, sorted"
+        )
+    return ids
 
 
 def load_ngram_vectorizer(spec: dict[str, Any], files: Files) -> NgramVectorizer:
@@ -130,6 +149,7 @@ def load_ngram_vectorizer(spec: dict[str, Any], files: Files) -> NgramVectorizer
     vectorizer.tokens_ = tokens
     vectorizer.keys_ = _array(files, spec["keys"])
     vectorizer.idf_ = _array(files, spec["idf"])
+    vectorizer.name_ids_ = _name_ids(spec, files, len(tokens))
     if vectorizer.keys_.dtype != np.int64:
         raise ModelFormatError(f"{spec['keys']} must hold int64 keys")
     if vectorizer.idf_.shape != vectorizer.keys_.shape:

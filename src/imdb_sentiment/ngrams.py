@@ -11,7 +11,8 @@ score on the same scale. ``length_feature`` adds one column, 1/sqrt(distinct kno
 with which a linear model can learn how short input shifts its score. ``negation_scope`` marks
 the tokens that follow a negation ("not", "never", "didn't"...), up to that many and not past
 "but", "and", "!" or "?", as tokens of their own: "not bad" is then "not NOT_bad", and "bad"
-keeps its weight for when it is meant.
+keeps its weight for when it is meant. ``name_min_count`` masks proper nouns (learned from the
+training text's capitals, :mod:`imdb_sentiment.names`) as one shared token id.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from imdb_sentiment import token_ids
 from imdb_sentiment.key_table import KeyTable
+from imdb_sentiment.names import id_remap, name_ids
 from imdb_sentiment.text import strip_tags
 
 TOKEN_BITS = 21
@@ -38,6 +40,7 @@ LENGTH_FEATURE_NAME = "[1/sqrt(n-grams)]"
 # A token id with this bit set is the token inside a negation's scope (ids stay below it).
 NEGATED = 1 << (TOKEN_BITS - 1)
 NEGATED_PREFIX = "NOT_"
+NAME_TOKEN = "[name]"  # noqa: S105 (not a secret) the one token every masked name becomes (feature names only)
 NEGATORS = frozenset(
     [
         "not",
@@ -156,6 +159,8 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         preprocessor: Callable[[str], str] | None = strip_tags,
         dtype: type = np.float64,
         negation_scope: int = 0,
+        name_min_count: int = 0,
+        name_threshold: float = 0.9,
     ) -> None:
         self.max_n = max_n
         self.min_df = min_df
@@ -167,6 +172,8 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         self.preprocessor = preprocessor
         self.dtype = dtype
         self.negation_scope = negation_scope
+        self.name_min_count = name_min_count  # 0: no name masking
+        self.name_threshold = name_threshold
 
     # --- the parts the loader's OOV rate uses (same names as scikit-learn's vectorizers)
     def build_preprocessor(self) -> Callable[[str], str]:
@@ -198,10 +205,16 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         if not 0 <= self.negation_scope <= 10:
             raise ValueError(f"negation_scope must be between 0 and 10, got {self.negation_scope}")
 
+    def _check_ids(self, n_tokens: int, masking: bool) -> None:
+        # Ids must stay below the NEGATED bit; the shared name token takes the id after the table's.
+        limit = (NEGATED - 1 if self.negation_scope else MAX_TOKENS) - masking
+        if n_tokens > limit:
+            raise ValueError(f"{n_tokens} distinct tokens exceed the {limit} id space")
+
     def _token_classes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(is negator, is stop) per token id (index 0: unknown token)."""
+        """(is negator, is stop) per token id (index 0: unknown token; last: the name token)."""
         if getattr(self, "_classes", None) is None:
-            tokens = ["", *self.tokens_]
+            tokens = ["", *self.tokens_, NAME_TOKEN]
             stops = np.fromiter(map(is_negation_stop, tokens), dtype=bool, count=len(tokens))
             stops[0] = False  # an unknown token does not end a negation's scope
             negators = np.fromiter(map(is_negator, tokens), dtype=bool, count=len(tokens))
@@ -209,6 +222,8 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         return self._classes
 
     def _marked(self, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(getattr(self, "name_ids_", ())):  # every name -> the shared name id
+            ids = self._remap()[ids]
         if not self.negation_scope:
             return ids, rows
         return mark_negation(ids, rows, *self._token_classes(), self.negation_scope), rows
@@ -233,12 +248,13 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         self._check()
         token_lists = self._token_lists(texts)
         tokens = sorted(set(chain.from_iterable(token_lists)))
-        limit = NEGATED - 1 if self.negation_scope else MAX_TOKENS
-        if len(tokens) > limit:
-            raise ValueError(f"{len(tokens)} distinct tokens exceed the {limit} id space")
+        self._check_ids(len(tokens), bool(self.name_min_count))
         self.tokens_ = tokens
         self.__dict__.pop("token_ids_", None)  # rebuilt from these tokens on first use
-        self._classes = None
+        self._classes = self._id_remap = None
+        self.name_ids_ = name_ids(
+            texts, self.token_ids_, self.token_pattern, self.name_min_count, self.name_threshold
+        )
         keys, rows = _ngram_keys(*self._marked(*self._encode(token_lists)), self.max_n)
         # Document frequency: count each (review, n-gram) pair once.
         unique_keys, key_index = np.unique(keys, return_inverse=True)
@@ -254,13 +270,19 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
     # --- inference
     def prepare(self) -> NgramVectorizer:
         """Build the lookup tables (~0.15 s); otherwise the first transform does."""
-        if self.negation_scope and len(self.tokens_) >= NEGATED:
-            raise ValueError(f"negation marking needs fewer than {NEGATED} tokens")
+        self._check_ids(len(self.tokens_), bool(len(getattr(self, "name_ids_", ()))))
         self._key_table()
         self._token_encoder()
         if self.negation_scope:
             self._token_classes()
+        if len(getattr(self, "name_ids_", ())):
+            self._remap()
         return self
+
+    def _remap(self) -> np.ndarray:
+        if getattr(self, "_id_remap", None) is None:
+            self._id_remap = id_remap(len(self.tokens_), self.name_ids_)
+        return self._id_remap
 
     def _token_encoder(self) -> token_ids.TokenIdEncoder | None:
         """The vectorized tokenizer, for the token patterns it supports (None: use the regex)."""
@@ -359,7 +381,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         return scores
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        tokens = np.asarray(["", *self.tokens_], dtype=object)
+        tokens = np.asarray(["", *self.tokens_, NAME_TOKEN], dtype=object)
         mask = (1 << TOKEN_BITS) - 1
         names = []
         for key in self.keys_.tolist():

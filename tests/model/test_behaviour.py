@@ -48,15 +48,10 @@ CLEAR_NEGATIVE = [
 ]
 NEGATED = ["The film was not good at all.", "It was not good at all.", "not good at all"]
 ACTORS = ["Tom Hanks", "Nicolas Cage", "Meryl Streep", "Steven Seagal", "Denzel Washington"]
+# Names the training reviews tie to bad films ("Steven Seagal") are masked like any other name:
+# featurize.name_masking, docs/model.md.
 TEMPLATES = [
-    pytest.param(
-        "{} gives a brilliant performance in this moving drama.",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="known bias of the default model (docs/model-design.md): 'Steven Seagal' "
-            "alone pulls this praise down to p=0.39 (the other names 0.98-0.995)",
-        ),
-    ),
+    "{} gives a brilliant performance in this moving drama.",
     "{} was dull and the plot made no sense.",
     "I expected more from {}, but the script lets everyone down and the ending is a mess.",
 ]
@@ -149,7 +144,7 @@ def test_negation_turns_praise_negative(model: SentimentModel) -> None:
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="known weakness of the default model (docs/model-design.md): in IMDB "
-                "reviews a bare 'good' is weak evidence (p=0.40; docs/model.md)",
+                "reviews a bare 'good' is weak evidence (p=0.41; docs/model.md)",
             ),
         ),
         ("I did not like this movie.", "negative"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.support import ROOT, params_with, write_params
 
+from imdb_sentiment.ngrams import DEFAULT_TOKEN_PATTERN
 from imdb_sentiment.training.params import (
     SECTIONS,
     FeaturizeParams,
@@ -73,6 +74,41 @@ def test_bad_values_are_named(
         parse_section(section, values, model)
     assert message in str(error.value)
     assert repr(value) in str(error.value) or key == "ngram_range"
+
+
+@pytest.mark.parametrize(
+    ("masking", "message"),
+    [
+        (
+            {"min_count": 5, "threshold": 0.3},
+            "featurize.name_masking.threshold: Input should be greater than 0.5 (got 0.3)",
+        ),
+        (
+            {"min_count": -1, "threshold": 0.9},
+            "featurize.name_masking.min_count: Input should be greater than or equal to 0 (got -1)",
+        ),
+        ({"min_count": 5}, "featurize.name_masking.threshold: Field required"),
+    ],
+)
+def test_bad_name_masking_values_are_named(masking: dict, message: str) -> None:
+    values = params_with({"featurize.name_masking": masking})["featurize"]
+    with pytest.raises(ParamsError) as error:
+        parse_section("featurize", values, FeaturizeParams)
+    assert message in str(error.value)
+
+
+def test_name_masking_is_for_the_ngram_vectorizer_only() -> None:
+    values = params_with(
+        {
+            "featurize.vectorizer": "tfidf",
+            "featurize.length_feature": False,
+            "featurize.negation_scope": 0,
+            "featurize.token_pattern": DEFAULT_TOKEN_PATTERN,
+            "featurize.name_masking": {"min_count": 5, "threshold": 0.9},
+        }
+    )["featurize"]
+    with pytest.raises(ParamsError, match=r"name_masking .*for vectorizer 'ngram' only"):
+        parse_section("featurize", values, FeaturizeParams)
 
 
 def test_unknown_keys_are_typos() -> None:

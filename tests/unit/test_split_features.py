@@ -18,7 +18,7 @@ from imdb_sentiment.training.features import (
 )
 from imdb_sentiment.training.ingest import read_archive
 from imdb_sentiment.training.io import load_features, save_features
-from imdb_sentiment.training.params import FeaturizeParams
+from imdb_sentiment.training.params import FeaturizeParams, NameMaskingParams
 from imdb_sentiment.training.split import SplitError, split_reviews
 
 
@@ -34,6 +34,7 @@ def ngram_params(ngram_range: tuple[int, int]) -> FeaturizeParams:
         token_pattern=DEFAULT_TOKEN_PATTERN,
         length_feature=False,
         negation_scope=0,
+        name_masking=NameMaskingParams(min_count=0, threshold=0.9),
         sublinear_tf=True,
         binary=False,
     )

@@ -30,6 +30,8 @@ def build_vectorizer(params: FeaturizeParams) -> Vectorizer:
             tf=tf,
             length_feature=params.length_feature,
             negation_scope=params.negation_scope,
+            name_min_count=params.name_masking.min_count,
+            name_threshold=params.name_masking.threshold,
             token_pattern=params.token_pattern,
             preprocessor=strip_tags,
         )

@@ -38,6 +38,18 @@ class SplitParams(_Section):
     seed: int = Field(ge=0)
 
 
+class NameMaskingParams(_Section):
+    min_count: int = Field(
+        ge=0,
+        le=1_000_000,
+        description="ngram only: a word seen inside training sentences at least this often, "
+        "Title-case in at least a 'threshold' share of them, is a name (0: no masking)",
+    )
+    threshold: float = Field(
+        gt=0.5, le=1.0, description="Share of Title-case occurrences that makes a word a name"
+    )
+
+
 class FeaturizeParams(_Section):
     vectorizer: Literal["ngram", "tfidf"] = Field(
         description="ngram: integer-keyed word n-grams (imdb_sentiment.ngrams, fast); "
@@ -62,6 +74,10 @@ class FeaturizeParams(_Section):
         le=10,
         description="ngram only: mark up to this many tokens after a negation ('not', "
         "'never', 'didn't'...) as negated tokens of their own (0: off)",
+    )
+    name_masking: NameMaskingParams = Field(
+        description="ngram only: map every name (learned from the training text's capitals) "
+        "to one shared token",
     )
     sublinear_tf: bool
     binary: bool
@@ -100,10 +116,12 @@ class FeaturizeParams(_Section):
         elif (
             self.length_feature
             or self.negation_scope
+            or self.name_masking.min_count
             or self.token_pattern != DEFAULT_TOKEN_PATTERN
         ):
             raise ValueError(
-                "length_feature, negation_scope and token_pattern are for vectorizer 'ngram' only"
+                "length_feature, negation_scope, name_masking and token_pattern are for "
+                "vectorizer 'ngram' only"
             )
         return self
 
