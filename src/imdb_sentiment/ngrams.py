@@ -72,17 +72,29 @@ SCORING_CHUNK = 1024
 
 
 def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values in order, with their counts.
+    """Distinct non-negative values in order, with their counts.
 
     NumPy 2.4's ``np.unique`` without return flags takes a hash-based path that was measured
-    ~50x slower than a sort on 2.5M int64 keys here.
+    ~50x slower than a sort on 2.5M int64 keys here. Values below 2**32 (a scoring chunk's
+    (row, column) cells) are radix-sorted: ~2.5x faster than ``np.sort`` on 60k of them.
     """
     if len(values) == 0:
         return values, np.zeros(0, dtype=np.int64)
-    ordered = np.sort(values)
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    bits = int(values.max()).bit_length()
+    ordered = values[_radix_order(values, bits)] if bits <= 32 else np.sort(values)
+    starts = np.concatenate(([True], ordered[1:] != ordered[:-1])).nonzero()[0]
     counts = np.diff(np.append(starts, len(ordered)))
     return ordered[starts], counts
+
+
+def _radix_order(values: np.ndarray, bits: int) -> np.ndarray:
+    """The permutation that sorts ``values`` (non-negative, < 2**bits): least significant 16-bit
+    digit first, each pass a stable argsort of uint16 (which numpy does as a radix sort)."""
+    order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+    for shift in range(16, bits, 16):
+        digit = ((values[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+    return order
 
 
 def is_negator(token: str) -> bool:
@@ -288,12 +300,11 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         self, keys: np.ndarray, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         columns = self._key_table().columns(keys)
-        known = columns >= 0
-        width = max(len(self.keys_), 1)
+        known = (columns >= 0).nonzero()[0]
+        column_bits = max(len(self.keys_) - 1, 1).bit_length()
         # One sort gives row-major order and merges repeats: (row, column) packed in one int64.
-        cells, counts = sorted_unique(rows[known] * width + columns[known])
-        cell_rows, columns = np.divmod(cells, width)
-        return cell_rows, columns, counts
+        cells, counts = sorted_unique((rows[known] << column_bits) | columns[known])
+        return cells >> column_bits, cells & ((1 << column_bits) - 1), counts
 
     def _values(
         self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_docs: int
