@@ -303,6 +303,24 @@ def test_key_table_resolves_long_clusters_past_the_vectorized_probes() -> None:
         KeyTable(keys[::-1])
 
 
+def test_key_table_misses_in_crowded_clusters_are_found_absent() -> None:
+    # Hundreds of keys want the first few slots; the absent half sorts between the present half
+    # with the same homes. The probes stop at a greater key of a cluster, never too early.
+    rng = np.random.default_rng(5)
+    candidates = np.unique(rng.integers(1, 1 << 62, size=200_000))
+    homes = KeyTable(np.arange(1, 1201))._home(candidates)  # 1,200 keys: a 4,096-slot table
+    crowded = np.sort(candidates[homes < 40][:400])
+    spread = candidates[homes > 1000][:1000]
+    keys = np.unique(np.concatenate([crowded[::2], spread]))
+    table = KeyTable(keys)
+    assert len(crowded) == 400 and len(crowded[1::2]) > BINARY_SEARCH_BELOW
+    queries = rng.permutation(np.concatenate([crowded, spread[:100]]))
+    expected = np.searchsorted(keys, queries)
+    expected = np.where(keys[np.minimum(expected, len(keys) - 1)] == queries, expected, -1)
+    np.testing.assert_array_equal(table.columns(queries), expected)
+    assert (table.columns(crowded[1::2]) == -1).all()
+
+
 def test_key_table_keys_that_collide_at_the_last_slot_run_past_the_end() -> None:
     rng = np.random.default_rng(3)
     probe = KeyTable(np.arange(1, 9))  # 8 keys: a 32-slot table
