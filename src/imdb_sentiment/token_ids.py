@@ -76,6 +76,31 @@ def _word_characters(points: np.ndarray) -> np.ndarray:
     return _classes(points) == _WORD
 
 
+def _join_over_apostrophes(
+    points: np.ndarray, padded: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Word runs joined the way ``\\w+(?:'\\w+)?`` reads them: run k joins run k-1 when one
+    apostrophe separates the two and run k-1 is not itself the second half of a join, so every
+    other run along a chain of linked runs (``a'b'c`` -> ``a'b``, ``c``)."""
+    # An apostrophe between two word characters links the run ending there to the next one.
+    apostrophes = _nonzero(points == _APOSTROPHE)
+    apostrophes = apostrophes[
+        (padded[apostrophes] == _WORD) & (padded[apostrophes + 2] == _WORD)  # points a-1, a+1
+    ]
+    linked = np.searchsorted(starts, apostrophes + 1)  # the second run of each linked pair
+    if not len(linked):
+        return starts, ends
+    # A chain is a stretch of consecutive linked runs; the 1st, 3rd... of each are second halves.
+    index = np.arange(len(linked))
+    chain_start = np.maximum.accumulate(np.where(np.diff(linked, prepend=-1) != 1, index, 0))
+    second = linked[((index - chain_start) & 1) == 0]
+    ends = ends.copy()
+    ends[second - 1] = ends[second]
+    keep = np.ones(len(starts), dtype=bool)
+    keep[second] = False
+    return starts[keep], ends[keep]
+
+
 class TokenIdEncoder:
     """Texts -> (token id, row) of every token in order, ids from ``tokens`` (1-based, 0 = unknown).
 
@@ -126,27 +151,19 @@ class TokenIdEncoder:
         if not self._punctuation_runs:  # every other ! or ? in another class: one token each
             marks = _nonzero(padded == _MARK)
             padded[marks] += (marks & 1).astype(np.uint8)
-        # Tokens are the runs of one non-zero class: both ends of all of them from one pass.
-        changes = _nonzero(padded[1:] != padded[:-1])  # before point p (p = len: after the last)
-        starts = changes[padded[changes + 1] != 0]
-        ends = changes[padded[changes] != 0]
+        # Tokens are the runs of one non-zero class: a run starts before point p where the class
+        # changes to a non-zero one, and ends before p where it changes from a non-zero one.
+        change = padded[1:] != padded[:-1]  # before point p (p = len: after the last)
+        starts = _nonzero(change & (padded[1:] != 0))
+        ends = _nonzero(change & (padded[:-1] != 0))
         if self._join_apostrophes and len(starts) > 1:
-            # Run k joins run k-1 when one apostrophe separates two word runs and run k-1 is not
-            # itself the second half of a join: every other run along a chain of linked runs.
-            word = padded[starts + 1] == _WORD
-            linked = np.zeros(len(starts), dtype=bool)
-            gap = (starts[1:] == ends[:-1] + 1) & word[1:] & word[:-1]
-            linked[1:] = gap & (points[ends[:-1]] == _APOSTROPHE)
-            index = np.arange(len(starts))
-            chain_start = np.maximum.accumulate(np.where(linked, 0, index))
-            second = ((index - chain_start) & 1).astype(bool)
-            ends = ends.copy()
-            ends[_nonzero(second) - 1] = ends[second]
-            starts, ends = starts[~second], ends[~second]
+            starts, ends = _join_over_apostrophes(points, padded, starts, ends)
+        # Tokens never cross texts (the separator is no token): count them per text.
         text_starts = np.zeros(len(texts), dtype=np.int64)
         lengths = np.fromiter(map(len, texts[:-1]), np.int64, count=len(texts) - 1)
         np.cumsum(lengths + 1, out=text_starts[1:])
-        rows = np.searchsorted(text_starts, starts, side="right") - 1
+        counts = np.diff(np.append(np.searchsorted(starts, text_starts), len(starts)))
+        rows = np.repeat(np.arange(len(texts)), counts)
         return points, starts, ends, rows
 
     def _spans_to_keys(
