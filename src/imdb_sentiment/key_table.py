@@ -56,7 +56,9 @@ class KeyTable:
         self._columns[slots] = order
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.astype(np.uint64) * _FIBONACCI) >> self._shift).astype(np.int64)
+        # Views, not copies: keys are positive int64, homes fit an int64.
+        unsigned = np.asarray(keys, dtype=np.int64).view(np.uint64)
+        return ((unsigned * _FIBONACCI) >> self._shift).view(np.int64)
 
     def columns(self, keys: np.ndarray) -> np.ndarray:
         """Column of each key, -1 where the key is not in the table (int32 below 2**31 keys)."""

@@ -70,32 +70,40 @@ NEGATION_STOPS = frozenset(["but", "and", "however", "although", "though", "yet"
 # Large batches are scored this many reviews at a time: the working arrays (~330k code points)
 # stay in cache. Measured 6-9 % faster than 1,024 at a time, and no slower than 128.
 SCORING_CHUNK = 256
+# Sorts of at least this many values below 2**32 are radix sorts (np.sort is faster below).
+RADIX_SORT_FROM = 1024
 
 
-def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct non-negative values in order, with their counts.
+def sorted_unique(
+    values: np.ndarray, with_counts: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Distinct non-negative values in order, with their counts (None unless ``with_counts``).
 
     NumPy 2.4's ``np.unique`` without return flags takes a hash-based path that was measured
-    ~50x slower than a sort on 2.5M int64 keys here. Values below 2**32 (a scoring chunk's
-    (row, column) cells) are radix-sorted: ~2.5x faster than ``np.sort`` on 60k of them.
+    ~50x slower than a sort on 2.5M int64 keys here. From 1,024 values below 2**32 (a scoring
+    chunk's (row, column) cells) a radix sort is faster: ~2.5x on 60k of them.
     """
     if len(values) == 0:
-        return values, np.zeros(0, dtype=np.int64)
-    bits = int(values.max()).bit_length()
-    ordered = values[_radix_order(values, bits)] if bits <= 32 else np.sort(values)
-    starts = np.concatenate(([True], ordered[1:] != ordered[:-1])).nonzero()[0]
-    counts = np.diff(np.append(starts, len(ordered)))
-    return ordered[starts], counts
+        return values, np.zeros(0, dtype=np.int64) if with_counts else None
+    if len(values) >= RADIX_SORT_FROM and int(values.max()) < 1 << 32:
+        ordered = values[_radix_order(values)]
+    else:
+        ordered = np.sort(values)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = first.nonzero()[0]
+    if not with_counts:
+        return ordered[starts], None
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
-def _radix_order(values: np.ndarray, bits: int) -> np.ndarray:
-    """The permutation that sorts ``values`` (non-negative, < 2**bits): least significant 16-bit
-    digit first, each pass a stable argsort of uint16 (which numpy does as a radix sort)."""
+def _radix_order(values: np.ndarray) -> np.ndarray:
+    """The permutation that sorts ``values`` (non-negative, < 2**32): the low 16 bits first, then
+    the high ones, each a stable argsort of uint16 (which numpy does as a radix sort)."""
     order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
-    for shift in range(16, bits, 16):
-        digit = ((values[order] >> shift) & 0xFFFF).astype(np.uint16)
-        order = order[np.argsort(digit, kind="stable")]
-    return order
+    high = (values[order] >> 16).astype(np.uint16)
+    return order[np.argsort(high, kind="stable")]
 
 
 def is_negator(token: str) -> bool:
@@ -293,26 +301,30 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
             self._table = KeyTable(self.keys_)
         return self._table
 
-    def _cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(row, column, count) of every distinct known n-gram, in row-major order."""
         return self._cells_of_keys(*_ngram_keys(*self._token_ids(texts), self.max_n))
 
     def _cells_of_keys(
         self, keys: np.ndarray, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(row, column, count) of every distinct known n-gram in row-major order (binary tf
+        needs no counts: None)."""
         columns = self._key_table().columns(keys)
         known = (columns >= 0).nonzero()[0]
         column_bits = max(len(self.keys_) - 1, 1).bit_length()
         # One sort gives row-major order and merges repeats: (row, column) packed in one int64.
-        cells, counts = sorted_unique((rows[known] << column_bits) | columns[known])
+        cells, counts = sorted_unique(
+            (rows[known] << column_bits) | columns[known], with_counts=self.tf != "binary"
+        )
         return cells >> column_bits, cells & ((1 << column_bits) - 1), counts
 
     def _values(
-        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_docs: int
+        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray | None, n_docs: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Feature values of the cells, and each review's length-feature value."""
         if self.tf == "binary":
-            data = np.ones(len(counts), dtype=np.float64)
+            data = np.ones(len(cell_rows), dtype=np.float64)
         elif self.tf == "sublinear":
             data = np.log(counts) + 1.0
         else:
@@ -329,7 +341,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         return self._matrix(*self._cells(texts), len(texts))
 
     def _matrix(
-        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_docs: int
+        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray | None, n_docs: int
     ) -> sp.csr_matrix:
         data, length = self._values(cell_rows, columns, counts, n_docs)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
