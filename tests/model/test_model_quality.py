@@ -17,7 +17,13 @@ from sklearn.svm import LinearSVC
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
 from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
 from imdb_sentiment.model_format import dump_model, load_model, logistic_classifier
-from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, NgramVectorizer
+from imdb_sentiment.ngrams import (
+    LENGTH_FEATURE_NAME,
+    RADIX_SORT_FROM,
+    SCORING_CHUNK,
+    NgramVectorizer,
+    sorted_unique,
+)
 from imdb_sentiment.text import strip_tags
 from imdb_sentiment.training.evaluate import (
     band_metrics,
@@ -253,6 +259,35 @@ def test_linear_scores_equal_the_sparse_matrix_product(
         vectorizer.transform(nothing_known) @ coef,
         atol=1e-12,
     )
+
+
+def test_a_review_scores_the_same_alone_or_in_a_batch_and_binary_tf_counts_repeats_once(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, _ = sample_texts
+    vectorizer = NgramVectorizer(max_n=3, min_df=2, length_feature=True, negation_scope=2)
+    vectorizer.fit(texts)
+    coef = np.random.default_rng(6).normal(size=vectorizer.n_features_)
+    odd = ["", "qqqq zzzz", "Déjà vu, 日本! Not bad at all!", "good film", "good film good film"]
+    batch = [*texts, *odd]
+    assert len(batch) > SCORING_CHUNK  # several chunks, each sorted by radix
+    together = vectorizer.linear_scores(batch, coef)
+    alone = np.array([vectorizer.linear_scores([text], coef)[0] for text in batch])
+    assert np.array_equal(together, alone)
+    good, good_twice = together[-2:]
+    assert good == good_twice  # a repeated n-gram is one binary feature
+
+
+@pytest.mark.parametrize("size", [1, 7, RADIX_SORT_FROM - 1, RADIX_SORT_FROM, 60_000])
+@pytest.mark.parametrize("high", [50, 1 << 32, 1 << 40])
+def test_sorted_unique_gives_numpy_unique(size: int, high: int) -> None:
+    values = np.random.default_rng(size).integers(0, high, size=size)
+    values[: size // 3] = high - 1  # repeats, and the largest value the path allows
+    distinct, counts = sorted_unique(values)
+    expected, expected_counts = np.unique(values, return_counts=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(counts, expected_counts)
+    np.testing.assert_array_equal(sorted_unique(values, with_counts=False)[0], expected)
 
 
 def test_negation_marks_the_words_after_a_negation_until_a_stop() -> None:
