@@ -7,12 +7,14 @@ points:
 
 1. texts joined with ``"\\n"`` (never part of a token) and viewed as one uint32 array;
 2. each code point classified: word character (exactly what ``re``'s ``\\w`` matches: ``_`` or
-   ``str.isalnum()``), ``!``/``?``, apostrophe, other;
-3. tokens as spans: runs of word characters, joined over one apostrophe the way the pattern's
-   ``(?:'\\w+)?`` does (pairwise along a chain, ``a'b'c`` -> ``a'b``, ``c``), and ``!``/``?``
-   runs or single characters;
+   ``str.isalnum()``), ``!``/``?``, or neither;
+3. tokens as spans: the runs of one class (with single ``!``/``?`` tokens, neighbouring marks
+   in alternating classes), both ends of all of them from one pass over the class changes; word
+   runs joined over one apostrophe the way the pattern's ``(?:'\\w+)?`` does (pairwise along a
+   chain, ``a'b'c`` -> ``a'b``, ``c``);
 4. each span hashed to 62 bits (a sum of code point x a random 64-bit multiplier per position,
-   plus one per length), and the hash looked up in a table of the vocabulary's hashes.
+   plus one per length; positions and sums from prefix sums), and the hash looked up in a table
+   of the vocabulary's hashes.
 
 The vocabulary's hashes are computed by the same code and must be distinct (if two collide, the
 multipliers are drawn again). An unknown token can only be read as a known one if their 62-bit hashes and
