@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from model import BUNDLE, RESULTS, SPLITS, git_commit, machine  # noqa: E402
 
 from imdb_sentiment.bundle import load_bundle  # noqa: E402
+from imdb_sentiment.key_table import sorted_unique  # noqa: E402
 from imdb_sentiment.ngrams import SCORING_CHUNK, _ngram_keys  # noqa: E402
-from imdb_sentiment.unique import sorted_unique  # noqa: E402
 
 REVIEWS = 8_192
 

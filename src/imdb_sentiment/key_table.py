@@ -1,7 +1,10 @@
-"""An int64 -> column hash table, looked up for a whole array of keys at once.
+"""Whole-array operations on int64 keys: a key -> column hash table, looked up for a whole array
+of keys at once (:class:`KeyTable`), and the distinct values of an array in order
+(:func:`sorted_unique`).
 
-Used for n-gram keys (:mod:`imdb_sentiment.ngrams`) and token hashes
-(:mod:`imdb_sentiment.token_ids`).
+The table serves n-gram keys (:mod:`imdb_sentiment.ngrams`) and token hashes
+(:mod:`imdb_sentiment.token_ids`); ``sorted_unique`` puts a batch's (row, column) cells in
+row-major order and merges repeated n-grams.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 # to the end, batches the same (a fixed three rounds instead made batches of 16-256 ~10 % slower).
 BINARY_SEARCH_BELOW = 64
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
+# Sorts of at least this many values below 2**32 are radix sorts (np.sort is faster below).
+RADIX_SORT_FROM = 1024
 
 
 def _nonzero(mask: np.ndarray) -> np.ndarray:
@@ -91,3 +96,35 @@ class KeyTable:
         match = self._sorted[position] == wanted
         found[todo[match]] = position[match]
         return found
+
+
+def sorted_unique(
+    values: np.ndarray, with_counts: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Distinct non-negative values in order, with their counts (None unless ``with_counts``).
+
+    NumPy 2.4's ``np.unique`` without return flags takes a hash-based path that was measured
+    ~50x slower than a sort on 2.5M int64 keys here. From 1,024 values below 2**32 (a scoring
+    chunk's (row, column) cells) a radix sort is faster: ~2.5x on 60k of them.
+    """
+    if len(values) == 0:
+        return values, np.zeros(0, dtype=np.int64) if with_counts else None
+    if len(values) >= RADIX_SORT_FROM and int(values.max()) < 1 << 32:
+        ordered = values[_radix_order(values)]
+    else:
+        ordered = np.sort(values)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = first.nonzero()[0]
+    if not with_counts:
+        return ordered[starts], None
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
+
+
+def _radix_order(values: np.ndarray) -> np.ndarray:
+    """The permutation that sorts ``values`` (non-negative, < 2**32): the low 16 bits first, then
+    the high ones, each a stable argsort of uint16 (which numpy does as a radix sort)."""
+    order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (values[order] >> 16).astype(np.uint16)
+    return order[np.argsort(high, kind="stable")]

@@ -29,9 +29,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from imdb_sentiment import token_ids
-from imdb_sentiment.key_table import KeyTable
+from imdb_sentiment.key_table import KeyTable, sorted_unique
 from imdb_sentiment.text import strip_tags
-from imdb_sentiment.unique import sorted_unique
 
 TOKEN_BITS = 21
 MAX_TOKENS = (1 << TOKEN_BITS) - 1  # id 0 means "not in the token table"

@@ -15,7 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
-from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
+from imdb_sentiment.key_table import (
+    BINARY_SEARCH_BELOW,
+    RADIX_SORT_FROM,
+    KeyTable,
+    sorted_unique,
+)
 from imdb_sentiment.model_format import dump_model, load_model, logistic_classifier
 from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, SCORING_CHUNK, NgramVectorizer
 from imdb_sentiment.text import strip_tags
@@ -40,7 +45,6 @@ from imdb_sentiment.training.train import (
     nb_ratios,
     short_input_shift,
 )
-from imdb_sentiment.unique import RADIX_SORT_FROM, sorted_unique
 
 # Full-data floors for the default params (measured 0.9249 and 0.7591: docs/model.md).
 TEST_ACCURACY_FLOOR = 0.924

@@ -21,7 +21,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "imdb_sentiment.labels",
             "imdb_sentiment.text",
             "imdb_sentiment.key_table",
-            "imdb_sentiment.unique",
             "imdb_sentiment.token_ids",
             "imdb_sentiment.ngrams",
             "imdb_sentiment.model_format",
