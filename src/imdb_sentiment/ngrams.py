@@ -28,8 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from imdb_sentiment import token_ids
-from imdb_sentiment.key_table import KeyTable, sorted_unique
+from imdb_sentiment import key_table, token_ids
+from imdb_sentiment.key_table import KeyTable
 from imdb_sentiment.text import strip_tags
 
 TOKEN_BITS = 21
@@ -232,7 +232,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         keys, rows = _ngram_keys(*self._marked(*self._encode(token_lists)), self.max_n)
         # Document frequency: count each (review, n-gram) pair once.
         unique_keys, key_index = np.unique(keys, return_inverse=True)
-        pairs, _ = sorted_unique(rows * len(unique_keys) + key_index)
+        pairs, _ = key_table.sorted_unique(rows * len(unique_keys) + key_index)
         df = np.bincount(pairs % len(unique_keys), minlength=len(unique_keys))
         n_docs = len(texts)
         keep = (df >= self.min_df) & (df <= self.max_df * n_docs)
@@ -283,7 +283,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         known = (columns >= 0).nonzero()[0]
         column_bits = max(len(self.keys_) - 1, 1).bit_length()
         # One sort gives row-major order and merges repeats: (row, column) packed in one int64.
-        cells, counts = sorted_unique(
+        cells, counts = key_table.sorted_unique(
             (rows[known] << column_bits) | columns[known], with_counts=self.tf != "binary"
         )
         return cells >> column_bits, cells & ((1 << column_bits) - 1), counts
