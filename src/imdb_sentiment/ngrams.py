@@ -5,7 +5,10 @@ in a dict; for word 1-3-grams that is about 700 strings per review, and loading 
 string vocabulary from JSON takes seconds. Here each token becomes an integer id once (one
 dict lookup per token), n-grams are packed into one int64 key per n-gram for a whole batch at
 a time (21 bits per token id), and keys find their column in an open-addressing hash table
-(one random memory access each). Features are TF-IDF-like: term frequency (raw, binary or
+(one random memory access each, mostly). One sort of the (row, column) pairs, a radix sort for
+a scoring chunk, puts them in row-major order and merges repeated n-grams, so the dot product
+sums each review's weights in column order whatever the batch: a review scores the same alone or
+in any batch, bit for bit. Features are TF-IDF-like: term frequency (raw, binary or
 sublinear), times IDF, L2-normalised per review, so a one-sentence review and a 1,000-word one
 score on the same scale. ``length_feature`` adds one column, 1/sqrt(distinct known n-grams),
 with which a linear model can learn how short input shifts its score. ``negation_scope`` marks
@@ -26,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from imdb_sentiment import token_ids
+from imdb_sentiment import key_table, token_ids
 from imdb_sentiment.key_table import KeyTable
 from imdb_sentiment.names import id_remap, name_ids
 from imdb_sentiment.text import strip_tags
@@ -70,22 +73,9 @@ NEGATORS = frozenset(
     ]
 )
 NEGATION_STOPS = frozenset(["but", "and", "however", "although", "though", "yet", "!", "?"])
-# Large batches are scored this many reviews at a time: the working arrays stay in cache.
-SCORING_CHUNK = 1024
-
-
-def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values in order, with their counts.
-
-    NumPy 2.4's ``np.unique`` without return flags takes a hash-based path that was measured
-    ~50x slower than a sort on 2.5M int64 keys here.
-    """
-    if len(values) == 0:
-        return values, np.zeros(0, dtype=np.int64)
-    ordered = np.sort(values)
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    counts = np.diff(np.append(starts, len(ordered)))
-    return ordered[starts], counts
+# Large batches are scored this many reviews at a time: the working arrays (~330k code points)
+# stay in cache. Measured as fast as 512, and 10-20 % faster than 128 or 1,024.
+SCORING_CHUNK = 256
 
 
 def is_negator(token: str) -> bool:
@@ -258,7 +248,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         keys, rows = _ngram_keys(*self._marked(*self._encode(token_lists)), self.max_n)
         # Document frequency: count each (review, n-gram) pair once.
         unique_keys, key_index = np.unique(keys, return_inverse=True)
-        pairs, _ = sorted_unique(rows * len(unique_keys) + key_index)
+        pairs, _ = key_table.sorted_unique(rows * len(unique_keys) + key_index)
         df = np.bincount(pairs % len(unique_keys), minlength=len(unique_keys))
         n_docs = len(texts)
         keep = (df >= self.min_df) & (df <= self.max_df * n_docs)
@@ -302,27 +292,30 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
             self._table = KeyTable(self.keys_)
         return self._table
 
-    def _cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _cells(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(row, column, count) of every distinct known n-gram, in row-major order."""
         return self._cells_of_keys(*_ngram_keys(*self._token_ids(texts), self.max_n))
 
     def _cells_of_keys(
         self, keys: np.ndarray, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(row, column, count) of every distinct known n-gram in row-major order (binary tf
+        needs no counts: None)."""
         columns = self._key_table().columns(keys)
-        known = columns >= 0
-        width = max(len(self.keys_), 1)
+        known = (columns >= 0).nonzero()[0]
+        column_bits = max(len(self.keys_) - 1, 1).bit_length()
         # One sort gives row-major order and merges repeats: (row, column) packed in one int64.
-        cells, counts = sorted_unique(rows[known] * width + columns[known])
-        cell_rows, columns = np.divmod(cells, width)
-        return cell_rows, columns, counts
+        cells, counts = key_table.sorted_unique(
+            (rows[known] << column_bits) | columns[known], with_counts=self.tf != "binary"
+        )
+        return cells >> column_bits, cells & ((1 << column_bits) - 1), counts
 
     def _values(
-        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_docs: int
+        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray | None, n_docs: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Feature values of the cells, and each review's length-feature value."""
         if self.tf == "binary":
-            data = np.ones(len(counts), dtype=np.float64)
+            data = np.ones(len(cell_rows), dtype=np.float64)
         elif self.tf == "sublinear":
             data = np.log(counts) + 1.0
         else:
@@ -339,7 +332,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         return self._matrix(*self._cells(texts), len(texts))
 
     def _matrix(
-        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_docs: int
+        self, cell_rows: np.ndarray, columns: np.ndarray, counts: np.ndarray | None, n_docs: int
     ) -> sp.csr_matrix:
         data, length = self._values(cell_rows, columns, counts, n_docs)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)

@@ -15,9 +15,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from imdb_sentiment.bundle import PARALLEL_MIN_BATCH, load_bundle
-from imdb_sentiment.key_table import BINARY_SEARCH_BELOW, KeyTable
+from imdb_sentiment.key_table import (
+    BINARY_SEARCH_BELOW,
+    RADIX_SORT_FROM,
+    KeyTable,
+    sorted_unique,
+)
 from imdb_sentiment.model_format import dump_model, load_model, logistic_classifier
-from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, NgramVectorizer
+from imdb_sentiment.ngrams import LENGTH_FEATURE_NAME, SCORING_CHUNK, NgramVectorizer
 from imdb_sentiment.text import strip_tags
 from imdb_sentiment.training.evaluate import (
     band_metrics,
@@ -255,6 +260,35 @@ def test_linear_scores_equal_the_sparse_matrix_product(
     )
 
 
+def test_a_review_scores_the_same_alone_or_in_a_batch_and_binary_tf_counts_repeats_once(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, _ = sample_texts
+    vectorizer = NgramVectorizer(max_n=3, min_df=2, length_feature=True, negation_scope=2)
+    vectorizer.fit(texts)
+    coef = np.random.default_rng(6).normal(size=vectorizer.n_features_)
+    odd = ["", "qqqq zzzz", "Déjà vu, 日本! Not bad at all!", "good film", "good film good film"]
+    batch = [*texts, *odd]
+    assert len(batch) > SCORING_CHUNK  # several chunks, each sorted by radix
+    together = vectorizer.linear_scores(batch, coef)
+    alone = np.array([vectorizer.linear_scores([text], coef)[0] for text in batch])
+    assert np.array_equal(together, alone)
+    good, good_twice = together[-2:]
+    assert good == good_twice  # a repeated n-gram is one binary feature
+
+
+@pytest.mark.parametrize("size", [1, 7, RADIX_SORT_FROM - 1, RADIX_SORT_FROM, 60_000])
+@pytest.mark.parametrize("high", [50, 1 << 32, 1 << 40])
+def test_sorted_unique_gives_numpy_unique(size: int, high: int) -> None:
+    values = np.random.default_rng(size).integers(0, high, size=size)
+    values[: size // 3] = high - 1  # repeats, and the largest value the path allows
+    distinct, counts = sorted_unique(values)
+    expected, expected_counts = np.unique(values, return_counts=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(counts, expected_counts)
+    np.testing.assert_array_equal(sorted_unique(values, with_counts=False)[0], expected)
+
+
 def test_negation_marks_the_words_after_a_negation_until_a_stop() -> None:
     vectorizer = NgramVectorizer(
         max_n=2, min_df=1, negation_scope=3, token_pattern=r"\w+(?:'\w+)?|[!?]+"
@@ -301,6 +335,24 @@ def test_key_table_resolves_long_clusters_past_the_vectorized_probes() -> None:
     assert (table.columns(crowded[20:]) == -1).all()
     with pytest.raises(ValueError, match="ascending"):
         KeyTable(keys[::-1])
+
+
+def test_key_table_misses_in_crowded_clusters_are_found_absent() -> None:
+    # Hundreds of keys want the first few slots; the absent half sorts between the present half
+    # with the same homes. The probes stop at a greater key of a cluster, never too early.
+    rng = np.random.default_rng(5)
+    candidates = np.unique(rng.integers(1, 1 << 62, size=200_000))
+    homes = KeyTable(np.arange(1, 1201))._home(candidates)  # 1,200 keys: a 4,096-slot table
+    crowded = np.sort(candidates[homes < 40][:400])
+    spread = candidates[homes > 1000][:1000]
+    keys = np.unique(np.concatenate([crowded[::2], spread]))
+    table = KeyTable(keys)
+    assert len(crowded) == 400 and len(crowded[1::2]) > BINARY_SEARCH_BELOW
+    queries = rng.permutation(np.concatenate([crowded, spread[:100]]))
+    expected = np.searchsorted(keys, queries)
+    expected = np.where(keys[np.minimum(expected, len(keys) - 1)] == queries, expected, -1)
+    np.testing.assert_array_equal(table.columns(queries), expected)
+    assert (table.columns(crowded[1::2]) == -1).all()
 
 
 def test_key_table_keys_that_collide_at_the_last_slot_run_past_the_end() -> None:
