@@ -8,7 +8,9 @@ split), and for each variant fits the pipeline's selection model (``fit_models``
 Platt and the short-input shift fitted on the held-out fold) once per fold. It reports the mean
 accuracy on held-out reviews and on their first/last sentences, the sentences' ECE, and each
 variant's per-fold differences from the baseline (mean and standard error): paired differences
-are what separate variants. Test data is never read.
+are what separate variants. Test data is never read. (The vocabulary is the featurize stage's,
+counted on the training split, so every fold but 0 had its n-grams counted: the same for every
+variant, so it shifts levels, not differences.)
 
 Usage (after `dvc checkout` or `make pipeline`):
   nice .venv/bin/python bench/kfold.py [--variants NAME ...] [--folds 0 1 2 3 4]
@@ -34,6 +36,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from imdb_sentiment.model_format import logistic_classifier  # noqa: E402
 from imdb_sentiment.training import train as train_module  # noqa: E402
 from imdb_sentiment.training.evaluate import expected_calibration_error  # noqa: E402
 from imdb_sentiment.training.features import short_reviews  # noqa: E402
@@ -46,11 +49,7 @@ from imdb_sentiment.training.params import (  # noqa: E402
 )
 from imdb_sentiment.training.train import LabelledRows, fit_models  # noqa: E402
 
-FEATURES, SPLITS, RAW = (
-    ROOT / "data/features",
-    ROOT / "data/split",
-    ROOT / "data/raw/reviews.parquet",
-)
+DATA = ROOT / "data"
 
 
 @dataclass
@@ -66,17 +65,18 @@ class Pool:
     folds: list[np.ndarray]  # held-out review indices per fold
 
 
-def load_pool() -> Pool:
+def load_pool(data: Path = DATA, params: Path = ROOT / "params.yaml") -> Pool:
     import scipy.sparse as sp
 
-    split_params = load_section("split", SplitParams, ROOT / "params.yaml")
-    min_words = load_section("featurize", FeaturizeParams, ROOT / "params.yaml").short_min_words
+    split_params = load_section("split", SplitParams, params)
+    min_words = load_section("featurize", FeaturizeParams, params).short_min_words
+    features, splits = data / "features", data / "split"
     matrices, labels, shorts, short_labels, frames, owners = [], [], [], [], [], []
     offset = 0
     for name in ("train", "val"):
-        matrix, label = load_features(FEATURES / f"{name}.npz")
-        short, short_label = load_features(FEATURES / f"{name}_short.npz")
-        frame = read_parquet(SPLITS / f"{name}.parquet")
+        matrix, label = load_features(features / f"{name}.npz")
+        short, short_label = load_features(features / f"{name}_short.npz")
+        frame = read_parquet(splits / f"{name}.parquet")
         sentences = short_reviews(frame, min_words)  # same rows, same order as {name}_short.npz
         assert (
             len(sentences) == short.shape[0]
@@ -89,7 +89,9 @@ def load_pool() -> Pool:
         offset += len(frame)
     frame = pd.concat(frames, ignore_index=True)
     # The split stage's folds: the same splitter on the same rows in the same order.
-    raw = read_parquet(RAW, columns=["review_id", "split", "movie_id", "label"])
+    raw = read_parquet(
+        data / "raw/reviews.parquet", columns=["review_id", "split", "movie_id", "label"]
+    )
     test_movies = set(raw.loc[raw["split"] == "test", "movie_id"])
     official = raw[(raw["split"] == "train") & ~raw["movie_id"].isin(test_movies)].reset_index(
         drop=True
@@ -102,7 +104,7 @@ def load_pool() -> Pool:
         position.loc[official["review_id"].iloc[held]].to_numpy()
         for _, held in splitter.split(official, official["label"], groups=official["movie_id"])
     ]
-    val_ids = set(read_parquet(SPLITS / "val.parquet", columns=["review_id"])["review_id"])
+    val_ids = set(read_parquet(splits / "val.parquet", columns=["review_id"])["review_id"])
     assert set(frame["review_id"].iloc[folds[0]]) == val_ids, "fold 0 must be the validation split"
     return Pool(
         sp.vstack(matrices, format="csr"),
@@ -125,6 +127,9 @@ class Variant:
     sentence_weights: Callable[[Pool, np.ndarray, TrainParams], np.ndarray] | None = None
     loss: str = "squared_hinge"
     ordinal_weight: float = 0.0  # extra copies of reviews labelled rating >= 3 and >= 9
+    # Average the calibrated logits of this model and of one fitted with these other overrides
+    # (still one linear model: the mean of two coef vectors).
+    blend: dict[str, Any] | None = None
 
 
 def rows_for(
@@ -183,9 +188,18 @@ def fit_selection(
 
     train_module.build_learner = build
     try:
-        return fit_models(
+        selection = fit_models(
             params.model_copy(update={"refit": False}), train, val, passthrough=1
         ).selection
+        if variant.blend is None:
+            return selection
+        other = fit_models(
+            params.model_copy(update={"refit": False, **variant.blend}), train, val, passthrough=1
+        ).selection
+        return logistic_classifier(
+            (selection.coef_ + other.coef_).ravel() / 2,
+            float(selection.intercept_[0] + other.intercept_[0]) / 2,
+        )
     finally:
         train_module.build_learner = original
 
@@ -241,40 +255,61 @@ def denoised(kind: str, strength: float) -> Callable[[Pool, np.ndarray, TrainPar
     return weights
 
 
+def nb(alpha: float, beta: float, **overrides: Any) -> dict[str, Any]:
+    """Train params with NB smoothing ``alpha`` and interpolation ``beta`` set explicitly, so a
+    variant means the same whatever params.yaml's defaults are."""
+    return {"nb_smoothing": alpha, "nb_interpolation": beta, **overrides}
+
+
+# Every variant names its NB smoothing (alpha) and interpolation (beta); the first is the
+# reference the differences are taken against: the plain NBSVM (alpha 1, no interpolation).
 VARIANTS: dict[str, Variant] = {
-    "default": Variant(),
-    "C=0.5": Variant({"C": 0.5}),
-    "C=2": Variant({"C": 2.0}),
-    "hinge": Variant(loss="hinge"),
-    "beta=0.25": Variant({"nb_interpolation": 0.25}),
-    "beta=0.5": Variant({"nb_interpolation": 0.5}),
-    "beta=0.4": Variant({"nb_interpolation": 0.4}),
-    "beta=0.6": Variant({"nb_interpolation": 0.6}),
-    "beta=0.75": Variant({"nb_interpolation": 0.75}),
-    "beta=0.5, C=0.5": Variant({"C": 0.5, "nb_interpolation": 0.5}),
-    "beta=0.5, C=2": Variant({"C": 2.0, "nb_interpolation": 0.5}),
-    "beta=0.4, C=2": Variant({"C": 2.0, "nb_interpolation": 0.4}),
-    "beta=0.5, short=0.05": Variant({"short_review_weight": 0.05, "nb_interpolation": 0.5}),
-    "beta=0.5, short=0.2": Variant({"short_review_weight": 0.2, "nb_interpolation": 0.5}),
-    "nb_smoothing=2": Variant({"nb_smoothing": 2.0}),
-    "beta=0.5, nb_smoothing=0.5": Variant({"nb_smoothing": 0.5, "nb_interpolation": 0.5}),
-    "nb_smoothing=3": Variant({"nb_smoothing": 3.0}),
-    "nb_smoothing=5": Variant({"nb_smoothing": 5.0}),
-    "nb_smoothing=2, beta=0.75": Variant({"nb_smoothing": 2.0, "nb_interpolation": 0.75}),
-    "nb_smoothing=2, beta=0.6": Variant({"nb_smoothing": 2.0, "nb_interpolation": 0.6}),
-    "nb_smoothing=3, beta=0.75": Variant({"nb_smoothing": 3.0, "nb_interpolation": 0.75}),
-    "nb_smoothing=2, C=2": Variant({"nb_smoothing": 2.0, "C": 2.0}),
-    "nb_smoothing=3, C=2": Variant({"nb_smoothing": 3.0, "C": 2.0}),
-    "borderline=0.5": Variant(review_weights=lambda r: np.where(np.isin(r, (4, 7)), 0.5, 1.0)),
-    "extreme=1.5": Variant(review_weights=lambda r: np.where(np.isin(r, (1, 10)), 1.5, 1.0)),
-    "ordinal=0.3": Variant(ordinal_weight=0.3),
-    "ordinal=1": Variant(ordinal_weight=1.0),
-    "sentences: keep p>=0.5": Variant(sentence_weights=denoised("filter", 0.5)),
-    "sentences: keep p>=0.5, w=0.2": Variant(
-        {"short_review_weight": 0.2}, sentence_weights=denoised("filter", 0.5)
+    "alpha=1, beta=1": Variant(nb(1.0, 1.0)),
+    "alpha=1, beta=1, C=0.5": Variant(nb(1.0, 1.0, C=0.5)),
+    "alpha=1, beta=1, C=2": Variant(nb(1.0, 1.0, C=2.0)),
+    "alpha=1, beta=1, hinge loss": Variant(nb(1.0, 1.0), loss="hinge"),
+    "alpha=1, beta=0.25": Variant(nb(1.0, 0.25)),
+    "alpha=1, beta=0.4": Variant(nb(1.0, 0.4)),
+    "alpha=1, beta=0.5": Variant(nb(1.0, 0.5)),
+    "alpha=1, beta=0.6": Variant(nb(1.0, 0.6)),
+    "alpha=1, beta=0.75": Variant(nb(1.0, 0.75)),
+    "alpha=1, beta=0.5, C=0.5": Variant(nb(1.0, 0.5, C=0.5)),
+    "alpha=1, beta=0.5, C=2": Variant(nb(1.0, 0.5, C=2.0)),
+    "alpha=1, beta=0.5, short weight 0.2": Variant(nb(1.0, 0.5, short_review_weight=0.2)),
+    "alpha=0.5, beta=0.5": Variant(nb(0.5, 0.5)),
+    "alpha=2, beta=1": Variant(nb(2.0, 1.0)),
+    "alpha=3, beta=1": Variant(nb(3.0, 1.0)),
+    "alpha=5, beta=1": Variant(nb(5.0, 1.0)),
+    "alpha=2, beta=1, C=2": Variant(nb(2.0, 1.0, C=2.0)),
+    "alpha=2, beta=0.5": Variant(nb(2.0, 0.5)),
+    "alpha=2, beta=0.6": Variant(nb(2.0, 0.6)),
+    "alpha=2, beta=0.75": Variant(nb(2.0, 0.75)),
+    "alpha=2, beta=0.85": Variant(nb(2.0, 0.85)),
+    "alpha=1.5, beta=0.75": Variant(nb(1.5, 0.75)),
+    "alpha=2.5, beta=0.75": Variant(nb(2.5, 0.75)),
+    "alpha=3, beta=0.75": Variant(nb(3.0, 0.75)),
+    "alpha=2, beta=0.75, C=0.5": Variant(nb(2.0, 0.75, C=0.5)),
+    "alpha=2, beta=0.75, C=2": Variant(nb(2.0, 0.75, C=2.0)),
+    "alpha=1, beta=1, averaged with NB-LR C=8": Variant(
+        nb(1.0, 1.0), blend={"model": "logistic_regression", "C": 8.0}
     ),
-    "sentences: w=(2p-1)": Variant(
-        {"short_review_weight": 0.2}, sentence_weights=denoised("soft", 1.0)
+    "alpha=1, beta=1, averaged with C=0.25": Variant(nb(1.0, 1.0), blend={"C": 0.25}),
+    "alpha=1, beta=1, ratings 4 and 7 weight 0.5": Variant(
+        nb(1.0, 1.0), review_weights=lambda r: np.where(np.isin(r, (4, 7)), 0.5, 1.0)
+    ),
+    "alpha=1, beta=1, ratings 1 and 10 weight 1.5": Variant(
+        nb(1.0, 1.0), review_weights=lambda r: np.where(np.isin(r, (1, 10)), 1.5, 1.0)
+    ),
+    "alpha=1, beta=1, ordinal rows weight 0.3": Variant(nb(1.0, 1.0), ordinal_weight=0.3),
+    "alpha=1, beta=1, ordinal rows weight 1": Variant(nb(1.0, 1.0), ordinal_weight=1.0),
+    "alpha=1, beta=1, sentences kept if p(label) >= 0.5": Variant(
+        nb(1.0, 1.0), sentence_weights=denoised("filter", 0.5)
+    ),
+    "alpha=1, beta=1, sentences kept if p(label) >= 0.5, weight 0.2": Variant(
+        nb(1.0, 1.0, short_review_weight=0.2), sentence_weights=denoised("filter", 0.5)
+    ),
+    "alpha=1, beta=1, sentences weighted 2p(label)-1, weight 0.2": Variant(
+        nb(1.0, 1.0, short_review_weight=0.2), sentence_weights=denoised("soft", 1.0)
     ),
 }
 
@@ -295,12 +330,17 @@ def main() -> None:
     )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--folds", nargs="+", type=int, default=None)
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help="a copy of data/ (raw, split, features) to read"
+    )
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/kfold.json")
     args = parser.parse_args()
-    base = load_section("train", TrainParams, ROOT / "params.yaml")
-    pool = load_pool()
+    base = load_section("train", TrainParams, args.params)
+    pool = load_pool(args.data, args.params)
     folds = args.folds if args.folds is not None else list(range(len(pool.folds)))
-    names = ["default", *[v for v in args.variants if v != "default"]]
+    reference = next(iter(VARIANTS))
+    names = [reference, *[v for v in args.variants if v != reference]]
     results: dict[str, dict[int, dict[str, float]]] = {}
     for fold in folds:
         held = pool.folds[fold]
@@ -324,7 +364,7 @@ def main() -> None:
         entry: dict[str, Any] = {"folds": by_fold}
         for metric in ("accuracy", "sentences_accuracy", "sentences_ece"):
             values = np.array([by_fold[f][metric] for f in folds])
-            diffs = values - np.array([results["default"][f][metric] for f in folds])
+            diffs = values - np.array([results[reference][f][metric] for f in folds])
             se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
             entry[metric] = {
                 "mean": round(float(values.mean()), 5),
