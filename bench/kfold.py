@@ -127,6 +127,7 @@ class Variant:
     sentence_weights: Callable[[Pool, np.ndarray, TrainParams], np.ndarray] | None = None
     loss: str = "squared_hinge"
     ordinal_weight: float = 0.0  # extra copies of reviews labelled rating >= 3 and >= 9
+    label_smoothing: float = 0.0  # sentence rows: weight 1 - eps on their label, eps on the other
     # Average the calibrated logits of this model and of one fitted with these other overrides
     # (still one linear model: the mean of two coef vectors).
     blend: dict[str, Any] | None = None
@@ -145,6 +146,14 @@ def rows_for(
         if variant.sentence_weights is None
         else variant.sentence_weights(pool, reviews, params)
     )
+    if variant.label_smoothing > 0:  # each sentence also as the other label, at weight eps
+        import scipy.sparse as sp
+
+        base = np.ones(len(short_labels)) if short_weights is None else short_weights
+        eps = variant.label_smoothing
+        short_features = sp.vstack([short_features, short_features], format="csr")
+        short_labels = np.concatenate([short_labels, 1 - short_labels])
+        short_weights = np.concatenate([(1 - eps) * base, eps * base])
     if variant.ordinal_weight > 0:  # extra rows ride along as weighted "sentences"
         import scipy.sparse as sp
 
@@ -290,6 +299,10 @@ VARIANTS: dict[str, Variant] = {
     "alpha=3, beta=0.75": Variant(nb(3.0, 0.75)),
     "alpha=2, beta=0.75, C=0.5": Variant(nb(2.0, 0.75, C=0.5)),
     "alpha=2, beta=0.75, C=2": Variant(nb(2.0, 0.75, C=2.0)),
+    "alpha=2, beta=0.75, sentence labels smoothed 0.1": Variant(nb(2.0, 0.75), label_smoothing=0.1),
+    "alpha=2, beta=0.75, sentence labels smoothed 0.2, weight 0.2": Variant(
+        nb(2.0, 0.75, short_review_weight=0.2), label_smoothing=0.2
+    ),
     "alpha=1, beta=1, averaged with NB-LR C=8": Variant(
         nb(1.0, 1.0), blend={"model": "logistic_regression", "C": 8.0}
     ),
