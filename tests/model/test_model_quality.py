@@ -42,6 +42,8 @@ from imdb_sentiment.training.params import (
 from imdb_sentiment.training.train import (
     LabelledRows,
     fit_models,
+    fit_scores,
+    interpolate,
     nb_ratios,
     short_input_shift,
 )
@@ -62,6 +64,7 @@ def train_params(**settings: object) -> TrainParams:
         "class_weight": None,
         "nb_weighting": False,
         "nb_smoothing": 1.0,
+        "nb_interpolation": 1.0,
         "short_review_weight": 0.0,
         "calibration": "none",
         "balance_short_reviews": False,
@@ -188,6 +191,57 @@ def test_refit_exports_a_model_fitted_on_train_and_validation(
     assert only_in_val.any()
     assert not models.selection.coef_[0, only_in_val].any()
     assert models.final.coef_[0, only_in_val].any()
+
+
+def test_nb_interpolation_moves_ngram_weights_towards_naive_bayes(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, labels = sample_texts
+    features = NgramVectorizer(max_n=2, min_df=1, length_feature=True).fit_transform(texts)
+    rows = LabelledRows(features, labels)
+    params = train_params(
+        model="linear_svm", max_iter=5000, seed=0, nb_weighting=True, calibration="platt"
+    )
+    ratios = nb_ratios(features, labels, 1.0, passthrough=1)
+    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0).fit(features @ sp.diags(ratios), labels)
+    w = svm.coef_.ravel()
+    # beta = 1 is the plain NBSVM.
+    plain, _ = fit_scores(params, rows, passthrough=1)
+    np.testing.assert_allclose(plain, w * ratios)
+    # beta = 0.25: Wang & Manning's (1 - beta) * mean|w| + beta * w on the n-gram weights only;
+    # the length feature's weight is the SVM's.
+    mixed, intercept = fit_scores(
+        params.model_copy(update={"nb_interpolation": 0.25}), rows, passthrough=1
+    )
+    expected = 0.75 * np.abs(w[:-1]).mean() + 0.25 * w[:-1]
+    np.testing.assert_allclose(mixed[:-1], expected * ratios[:-1])
+    assert mixed[-1] == pytest.approx(w[-1])
+    assert intercept == pytest.approx(float(svm.intercept_[0]))
+    np.testing.assert_array_equal(interpolate(w, 1.0, passthrough=1), w)
+
+
+def test_row_weights_multiply_the_sample_weight_of_reviews_and_sentences(
+    sample_texts: tuple[list[str], np.ndarray],
+) -> None:
+    texts, labels = sample_texts
+    features = NgramVectorizer(max_n=1, min_df=1).fit_transform(texts)
+    half = len(texts) // 2
+    params = train_params(
+        model="linear_svm", max_iter=5000, seed=0, short_review_weight=0.5, calibration="platt"
+    )
+    plain = LabelledRows(features[:half], labels[:half], features[half:], labels[half:])
+    doubled = LabelledRows(
+        *(features[:half], labels[:half], features[half:], labels[half:]),
+        weights=np.full(half, 2.0),
+        short_weights=np.full(len(texts) - half, 2.0),
+    )
+    # Every sample weight doubled is the same fit as C doubled.
+    expected, _ = fit_scores(params.model_copy(update={"C": 2.0}), plain)
+    np.testing.assert_allclose(fit_scores(params, doubled)[0], expected, rtol=1e-6, atol=1e-9)
+    # Joining weighted rows with unweighted ones keeps both weights.
+    joined = doubled + plain
+    np.testing.assert_array_equal(joined.review_weights(), [2.0] * half + [1.0] * half)
+    assert len(joined.sentence_weights()) == 2 * (len(texts) - half)
 
 
 def test_short_input_shift_calls_short_rows_positive_at_their_true_rate() -> None:

@@ -32,6 +32,13 @@ def test_committed_params_are_valid() -> None:
         (
             "train",
             TrainParams,
+            "nb_interpolation",
+            1.5,
+            "train.nb_interpolation: Input should be less than or equal to 1",
+        ),
+        (
+            "train",
+            TrainParams,
             "model",
             "random_forest",
             "train.model: Input should be 'logistic_regression', 'linear_svm' or 'sgd'",
@@ -109,6 +116,12 @@ def test_name_masking_is_for_the_ngram_vectorizer_only() -> None:
     )["featurize"]
     with pytest.raises(ParamsError, match=r"name_masking .*for vectorizer 'ngram' only"):
         parse_section("featurize", values, FeaturizeParams)
+
+
+def test_nb_interpolation_without_nb_weighting_names_both_keys() -> None:
+    values = params_with({"train.nb_interpolation": 0.5, "train.nb_weighting": False})["train"]
+    with pytest.raises(ParamsError, match=r"nb_interpolation < 1 .*set nb_weighting to true"):
+        parse_section("train", values, TrainParams)
 
 
 def test_unknown_keys_are_typos() -> None:

@@ -138,6 +138,12 @@ class TrainParams(_Section):
         description="Scale features by naive-Bayes log-count ratios (NBSVM); folded into coef",
     )
     nb_smoothing: float = Field(gt=0, description="Add-alpha for the NB ratios")
+    nb_interpolation: float = Field(
+        gt=0,
+        le=1,
+        description="Wang & Manning's beta: n-gram weights w become (1 - beta) * mean|w| + "
+        "beta * w, between NB (small beta) and the plain learner (1: off); needs nb_weighting",
+    )
     short_review_weight: float = Field(
         ge=0,
         le=1,
@@ -162,6 +168,10 @@ class TrainParams(_Section):
         if self.model == "linear_svm" and self.calibration != "platt":
             raise ValueError(
                 "model 'linear_svm' has no probabilities of its own: set calibration to 'platt'"
+            )
+        if self.nb_interpolation != 1.0 and not self.nb_weighting:
+            raise ValueError(
+                "nb_interpolation < 1 interpolates towards naive Bayes: set nb_weighting to true"
             )
         return self
 

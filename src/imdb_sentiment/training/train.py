@@ -30,20 +30,38 @@ LinearLearner = LogisticRegression | LinearSVC | SGDClassifier
 
 @dataclass(frozen=True)
 class LabelledRows:
-    """Feature rows with their labels; ``short`` are the first/last sentences of those reviews."""
+    """Feature rows with their labels; ``short`` are the first/last sentences of those reviews.
+
+    ``weights`` and ``short_weights`` (default 1) multiply each row's sample weight in the fit.
+    """
 
     features: sp.csr_matrix
     labels: np.ndarray
     short_features: sp.csr_matrix | None = None
     short_labels: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    short_weights: np.ndarray | None = None
+
+    def review_weights(self) -> np.ndarray:
+        return np.ones(len(self.labels)) if self.weights is None else self.weights
+
+    def sentence_weights(self) -> np.ndarray:
+        count = 0 if self.short_labels is None else len(self.short_labels)
+        return np.ones(count) if self.short_weights is None else self.short_weights
 
     def __add__(self, other: LabelledRows) -> LabelledRows:
         short = self.short_features is not None and other.short_features is not None
+        weighted = self.weights is not None or other.weights is not None
+        short_weighted = self.short_weights is not None or other.short_weights is not None
         return LabelledRows(
             sp.vstack([self.features, other.features], format="csr"),
             np.concatenate([self.labels, other.labels]),
             sp.vstack([self.short_features, other.short_features], format="csr") if short else None,
             np.concatenate([self.short_labels, other.short_labels]) if short else None,
+            np.concatenate([self.review_weights(), other.review_weights()]) if weighted else None,
+            np.concatenate([self.sentence_weights(), other.sentence_weights()])
+            if short and short_weighted
+            else None,
         )
 
 
@@ -108,13 +126,11 @@ def fit_scores(
     Short rows join the fit with sample weight ``params.short_review_weight``; the NB ratios
     come from whole reviews only.
     """
-    features, labels, weights = rows.features, rows.labels, None
+    features, labels, weights = rows.features, rows.labels, rows.review_weights()
     if params.short_review_weight > 0:
         if rows.short_features is None or rows.short_labels is None:
             raise ValueError("short_review_weight > 0 needs the short-review training rows")
-        weights = np.concatenate(
-            [np.ones(len(labels)), np.full(len(rows.short_labels), params.short_review_weight)]
-        )
+        weights = np.concatenate([weights, params.short_review_weight * rows.sentence_weights()])
         features = sp.vstack([features, rows.short_features], format="csr")
         labels = np.concatenate([labels, rows.short_labels])
     scale = (
@@ -124,7 +140,23 @@ def fit_scores(
     )
     learner = build_learner(params)
     learner.fit(features @ sp.diags(scale), labels, sample_weight=weights)
-    return learner.coef_.ravel() * scale, float(np.ravel(learner.intercept_)[0])
+    coef = interpolate(learner.coef_.ravel(), params.nb_interpolation, passthrough)
+    return coef * scale, float(np.ravel(learner.intercept_)[0])
+
+
+def interpolate(weights: np.ndarray, beta: float, passthrough: int = 0) -> np.ndarray:
+    """Wang & Manning's interpolation: ``(1 - beta) * mean|w| + beta * w`` on the n-gram weights.
+
+    In NB-scaled space this moves the model towards multinomial NB (every n-gram's weight
+    towards its log-count ratio), which trusts many weak n-grams more than the SVM alone does.
+    ``beta = 1`` is the plain model; the last ``passthrough`` columns are left as they are.
+    """
+    if beta == 1.0:
+        return weights
+    grams = len(weights) - passthrough
+    mixed = weights.copy()
+    mixed[:grams] = (1 - beta) * np.abs(weights[:grams]).mean() + beta * weights[:grams]
+    return mixed
 
 
 def platt_scaling(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
