@@ -39,8 +39,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from imdb_sentiment.model_format import logistic_classifier  # noqa: E402
 from imdb_sentiment.training import train as train_module  # noqa: E402
 from imdb_sentiment.training.evaluate import expected_calibration_error  # noqa: E402
-from imdb_sentiment.training.features import short_reviews  # noqa: E402
+from imdb_sentiment.training.features import load_vectorizer, short_reviews  # noqa: E402
 from imdb_sentiment.training.io import load_features, read_parquet  # noqa: E402
+from imdb_sentiment.training.lexicon import lexicon_prior, vader_valences  # noqa: E402
 from imdb_sentiment.training.params import (  # noqa: E402
     FeaturizeParams,
     SplitParams,
@@ -63,6 +64,7 @@ class Pool:
     short_labels: np.ndarray
     short_owner: np.ndarray  # index of each sentence's review in the pool
     folds: list[np.ndarray]  # held-out review indices per fold
+    feature_names: Any = None  # the vectorizer's, for train.lexicon_prior
 
 
 def load_pool(data: Path = DATA, params: Path = ROOT / "params.yaml") -> Pool:
@@ -114,6 +116,7 @@ def load_pool(data: Path = DATA, params: Path = ROOT / "params.yaml") -> Pool:
         np.concatenate(short_labels),
         np.concatenate(owners),
         folds,
+        load_vectorizer(features / "vectorizer").get_feature_names_out(),
     )
 
 
@@ -185,7 +188,11 @@ def held_out_rows(pool: Pool, reviews: np.ndarray) -> LabelledRows:
 
 
 def fit_selection(
-    params: TrainParams, variant: Variant, train: LabelledRows, val: LabelledRows
+    params: TrainParams,
+    variant: Variant,
+    train: LabelledRows,
+    val: LabelledRows,
+    prior: np.ndarray | None = None,
 ) -> Any:
     original = train_module.build_learner
 
@@ -198,7 +205,7 @@ def fit_selection(
     train_module.build_learner = build
     try:
         selection = fit_models(
-            params.model_copy(update={"refit": False}), train, val, passthrough=1
+            params.model_copy(update={"refit": False}), train, val, passthrough=1, prior=prior
         ).selection
         if variant.blend is None:
             return selection
@@ -298,6 +305,8 @@ VARIANTS: dict[str, Variant] = {
     "alpha=2.5, beta=0.75": Variant(nb(2.5, 0.75)),
     "alpha=3, beta=0.75": Variant(nb(3.0, 0.75)),
     "alpha=2, beta=0.75, C=0.5": Variant(nb(2.0, 0.75, C=0.5)),
+    "alpha=2, beta=0.75, lexicon prior 0.25": Variant(nb(2.0, 0.75, lexicon_prior=0.25)),
+    "alpha=2, beta=0.75, lexicon prior 0.5": Variant(nb(2.0, 0.75, lexicon_prior=0.5)),
     "alpha=2, beta=0.75, C=2": Variant(nb(2.0, 0.75, C=2.0)),
     "alpha=2, beta=0.75, sentence labels smoothed 0.1": Variant(nb(2.0, 0.75), label_smoothing=0.1),
     "alpha=2, beta=0.75, sentence labels smoothed 0.2, weight 0.2": Variant(
@@ -363,7 +372,13 @@ def main() -> None:
             variant = VARIANTS[name]
             params = base.model_copy(update=variant.params)
             start = time.perf_counter()
-            model = fit_selection(params, variant, rows_for(pool, fit_on, variant, params), val)
+            prior = (
+                lexicon_prior(pool.feature_names, vader_valences(), params.lexicon_prior, 1)
+                if params.lexicon_prior
+                else None
+            )
+            train = rows_for(pool, fit_on, variant, params)
+            model = fit_selection(params, variant, train, val, prior)
             figures = score(model, val)
             results.setdefault(name, {})[fold] = figures
             print(

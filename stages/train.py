@@ -15,6 +15,7 @@ from imdb_sentiment.paths import (
 from imdb_sentiment.training import stage
 from imdb_sentiment.training.features import load_vectorizer
 from imdb_sentiment.training.io import load_features
+from imdb_sentiment.training.lexicon import lexicon_prior, vader_valences
 from imdb_sentiment.training.params import TrainParams, load_section
 from imdb_sentiment.training.train import LabelledRows, fit_models, save_classifier
 
@@ -30,8 +31,13 @@ def main() -> None:
     params = load_section("train", TrainParams)
     train, val = labelled_rows("train"), labelled_rows("val")
     # The vectorizer's length feature is not an n-gram: NB weighting leaves it unscaled.
-    passthrough = int(getattr(load_vectorizer(VECTORIZER), "length_feature", False))
-    models = fit_models(params, train, val, passthrough)
+    vectorizer = load_vectorizer(VECTORIZER)
+    passthrough = int(getattr(vectorizer, "length_feature", False))
+    prior = None
+    if params.lexicon_prior > 0:
+        names = vectorizer.get_feature_names_out()
+        prior = lexicon_prior(names, vader_valences(), params.lexicon_prior, passthrough)
+    models = fit_models(params, train, val, passthrough, prior)
     save_classifier(models.final, CLASSIFIER)
     save_classifier(models.selection, SELECTION)
     # dvc.yaml declares these outputs itself, so dvclive must not edit dvc.yaml or start experiments.

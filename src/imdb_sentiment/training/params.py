@@ -157,6 +157,12 @@ class TrainParams(_Section):
         "validation's short sentences are called positive at their true rate "
         "(needs featurize.length_feature)",
     )
+    lexicon_prior: float = Field(
+        ge=0,
+        le=100,
+        description="Strength of the VADER lexicon prior: strength * valence / 4 is added to "
+        "each lexicon word's unigram weight and -1/2 of that to its NOT_ form (0: off)",
+    )
     refit: bool = Field(
         description="Export a model refitted on train + validation with the same settings "
         "(validation metrics stay those of the model fitted on train only)",

@@ -192,16 +192,32 @@ def short_input_shift(
     return delta, -delta * pivot
 
 
+def with_prior(
+    scores: tuple[np.ndarray, float], prior: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """(coef + prior, intercept); no prior (or an all-zero one) leaves coef untouched."""
+    coef, intercept = scores
+    if prior is None or not prior.any():
+        return coef, intercept
+    return coef + prior, intercept
+
+
 def fit_models(
-    params: TrainParams, train: LabelledRows, val: LabelledRows, passthrough: int = 0
+    params: TrainParams,
+    train: LabelledRows,
+    val: LabelledRows,
+    passthrough: int = 0,
+    prior: np.ndarray | None = None,
 ) -> TrainedModels:
     """The selection model (train only) and the exported one (``refit``: train + validation).
 
     Platt scaling is fitted once, on the selection model's validation scores (held out, movie-
     disjoint), and applied to both: the refitted model has no held-out reviews left to fit it on.
-    So is the short-input threshold shift (``balance_short_reviews``).
+    So is the short-input threshold shift (``balance_short_reviews``). ``prior`` (such as
+    :func:`imdb_sentiment.training.lexicon.lexicon_prior`) is added to both models' decision
+    weights before either is fitted, so calibration and the shift see the model as exported.
     """
-    coef, intercept = fit_scores(params, train, passthrough)
+    coef, intercept = with_prior(fit_scores(params, train, passthrough), prior)
     slope, offset = 1.0, 0.0
     if params.calibration == "platt":
         slope, offset = platt_scaling(val.features @ coef + intercept, val.labels)
@@ -221,7 +237,7 @@ def fit_models(
     selection = logistic_classifier(coef * slope + length_shift, intercept * slope + offset)
     if not params.refit:
         return TrainedModels(selection=selection, final=selection)
-    coef, intercept = fit_scores(params, train + val, passthrough)
+    coef, intercept = with_prior(fit_scores(params, train + val, passthrough), prior)
     final = logistic_classifier(coef * slope + length_shift, intercept * slope + offset)
     return TrainedModels(selection, final)
 
