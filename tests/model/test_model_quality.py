@@ -65,6 +65,7 @@ def train_params(**settings: object) -> TrainParams:
         "nb_weighting": False,
         "nb_smoothing": 1.0,
         "nb_interpolation": 1.0,
+        "lexicon_prior": 0.0,
         "short_review_weight": 0.0,
         "calibration": "none",
         "balance_short_reviews": False,
