@@ -20,8 +20,8 @@ _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # multiplicative hashing (Knuth)
 RADIX_SORT_FROM = 1024
 
 
-def _nonzero(mask: np.ndarray) -> np.ndarray:
-    return mask.nonzero()[0]
+def nonzero(mask: np.ndarray) -> np.ndarray:
+    return mask.nonzero()[0]  # np.flatnonzero without its wrapper's cost (single reviews)
 
 
 class KeyTable:
@@ -70,10 +70,10 @@ class KeyTable:
         homes = self._home(keys)
         # First probe of every key with whole-array operations: most keys end there.
         seen = np.take(self._keys, homes)
-        hit = _nonzero(seen == keys)
+        hit = nonzero(seen == keys)
         found = np.full(len(keys), -1, dtype=self._columns.dtype)
         found[hit] = np.take(self._columns, homes[hit])
-        todo = _nonzero((seen != keys) & (seen != 0))
+        todo = nonzero((seen != keys) & (seen != 0))
         wanted, homes = keys[todo], homes[todo]
         slots = homes + 1
         while len(todo) > BINARY_SEARCH_BELOW:

@@ -212,7 +212,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         return self._classes
 
     def _marked(self, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(getattr(self, "name_ids_", ())):  # every name -> the shared name id
+        if self._masks_names():  # every name -> the shared name id
             ids = self._remap()[ids]
         if not self.negation_scope:
             return ids, rows
@@ -260,14 +260,17 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
     # --- inference
     def prepare(self) -> NgramVectorizer:
         """Build the lookup tables (~0.15 s); otherwise the first transform does."""
-        self._check_ids(len(self.tokens_), bool(len(getattr(self, "name_ids_", ()))))
+        self._check_ids(len(self.tokens_), self._masks_names())
         self._key_table()
         self._token_encoder()
         if self.negation_scope:
             self._token_classes()
-        if len(getattr(self, "name_ids_", ())):
+        if self._masks_names():
             self._remap()
         return self
+
+    def _masks_names(self) -> bool:
+        return len(getattr(self, "name_ids_", ())) > 0  # bundles stored without masking have none
 
     def _remap(self) -> np.ndarray:
         if getattr(self, "_id_remap", None) is None:

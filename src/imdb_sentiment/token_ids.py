@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from imdb_sentiment.key_table import KeyTable
+from imdb_sentiment.key_table import KeyTable, nonzero
 
 SEPARATOR = "\n"
 _APOSTROPHE, _EXCLAMATION, _QUESTION = ord("'"), ord("!"), ord("?")
@@ -52,10 +52,6 @@ _ASCII_CLASSES[[_EXCLAMATION, _QUESTION]] = _MARK
 _ASCII_CLASSES[128] = _NON_ASCII
 
 
-def _nonzero(mask: np.ndarray) -> np.ndarray:
-    return mask.nonzero()[0]  # np.flatnonzero without its wrapper's cost (single reviews)
-
-
 def supports(pattern: str) -> bool:
     return pattern in SUPPORTED_PATTERNS
 
@@ -65,7 +61,7 @@ def _classes(points: np.ndarray) -> np.ndarray:
     _MARK for ! and ?, else 0."""
     # mode="clip" sends every non-ASCII code point to index 128: 2x faster than np.minimum first.
     classes = np.take(_ASCII_CLASSES, points, mode="clip")
-    high = _nonzero(classes == _NON_ASCII)
+    high = nonzero(classes == _NON_ASCII)
     if len(high):
         distinct, index = np.unique(points[high], return_inverse=True)
         flags = np.fromiter((chr(p).isalnum() for p in distinct.tolist()), bool, len(distinct))
@@ -85,7 +81,7 @@ def _join_over_apostrophes(
     apostrophe separates the two and run k-1 is not itself the second half of a join, so every
     other run along a chain of linked runs (``a'b'c`` -> ``a'b``, ``c``)."""
     # An apostrophe between two word characters links the run ending there to the next one.
-    apostrophes = _nonzero(points == _APOSTROPHE)
+    apostrophes = nonzero(points == _APOSTROPHE)
     apostrophes = apostrophes[
         (padded[apostrophes] == _WORD) & (padded[apostrophes + 2] == _WORD)  # points a-1, a+1
     ]
@@ -154,13 +150,13 @@ class TokenIdEncoder:
         padded = np.zeros(len(points) + 2, dtype=np.uint8)  # a class-0 point at either end
         padded[1:-1] = _classes(points)
         if not self._punctuation_runs:  # every other ! or ? in another class: one token each
-            marks = _nonzero(padded == _MARK)
+            marks = nonzero(padded == _MARK)
             padded[marks] += (marks & 1).astype(np.uint8)
         # Tokens are the runs of one non-zero class: a run starts before point p where the class
         # changes to a non-zero one, and ends before p where it changes from a non-zero one.
         change = padded[1:] != padded[:-1]  # before point p (p = len: after the last)
-        starts = _nonzero(change & (padded[1:] != 0))
-        ends = _nonzero(change & (padded[:-1] != 0))
+        starts = nonzero(change & (padded[1:] != 0))
+        ends = nonzero(change & (padded[:-1] != 0))
         if self._join_apostrophes and len(starts) > 1:
             starts, ends = _join_over_apostrophes(points, padded, starts, ends)
         return points, starts, ends, self._rows(texts, starts)
