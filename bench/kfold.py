@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,10 +30,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from model import git_commit  # noqa: E402
 
 from imdb_sentiment.model_format import logistic_classifier  # noqa: E402
 from imdb_sentiment.training import train as train_module  # noqa: E402
@@ -48,6 +49,7 @@ from imdb_sentiment.training.params import (  # noqa: E402
     TrainParams,
     load_section,
 )
+from imdb_sentiment.training.split import movie_disjoint_folds  # noqa: E402
 from imdb_sentiment.training.train import LabelledRows, fit_models  # noqa: E402
 
 DATA = ROOT / "data"
@@ -90,22 +92,13 @@ def load_pool(data: Path = DATA, params: Path = ROOT / "params.yaml") -> Pool:
         short_labels.append(short_label), frames.append(frame)
         offset += len(frame)
     frame = pd.concat(frames, ignore_index=True)
-    # The split stage's folds: the same splitter on the same rows in the same order.
+    # The split stage's folds, from the split stage's own function.
     raw = read_parquet(
         data / "raw/reviews.parquet", columns=["review_id", "split", "movie_id", "label"]
     )
-    test_movies = set(raw.loc[raw["split"] == "test", "movie_id"])
-    official = raw[(raw["split"] == "train") & ~raw["movie_id"].isin(test_movies)].reset_index(
-        drop=True
-    )
-    splitter = StratifiedGroupKFold(
-        n_splits=round(1 / split_params.val_fraction), shuffle=True, random_state=split_params.seed
-    )
+    official, held_out = movie_disjoint_folds(raw, split_params.val_fraction, split_params.seed)
     position = pd.Series(np.arange(len(frame)), index=frame["review_id"])
-    folds = [
-        position.loc[official["review_id"].iloc[held]].to_numpy()
-        for _, held in splitter.split(official, official["label"], groups=official["movie_id"])
-    ]
+    folds = [position.loc[official["review_id"].iloc[held]].to_numpy() for held in held_out]
     val_ids = set(read_parquet(splits / "val.parquet", columns=["review_id"])["review_id"])
     assert set(frame["review_id"].iloc[folds[0]]) == val_ids, "fold 0 must be the validation split"
     return Pool(
@@ -407,12 +400,9 @@ def main() -> None:
                 for m in ("accuracy", "sentences_accuracy", "sentences_ece")
             )
         )
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     payload = {
         "benchmark": "movie-disjoint k-fold on train + validation (selection model per fold)",
-        "commit": commit,
+        **git_commit(),
         "params": base.model_dump(),
         "folds": folds,
         "variants": summary,

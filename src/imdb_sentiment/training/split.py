@@ -24,12 +24,15 @@ class SplitError(ImdbSentimentError, RuntimeError):
     """The reviews cannot be split as asked."""
 
 
-def split_reviews(reviews: pd.DataFrame, val_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
-    """Return train/val/test frames. Validation is one fold of ``round(1/val_fraction)``
-    stratified folds grouped by movie, so its share is close to, not exactly, ``val_fraction``."""
-    test = reviews[reviews["split"] == "test"].reset_index(drop=True)
+def movie_disjoint_folds(
+    reviews: pd.DataFrame, val_fraction: float, seed: int
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The official train reviews of movies not in the test split, and the rows of each of
+    ``round(1/val_fraction)`` stratified, movie-disjoint folds of them. Fold 0 is the validation
+    split; ``bench/kfold.py`` holds out the others in turn."""
+    test_movies = set(reviews.loc[reviews["split"] == "test", "movie_id"])
     official_train = reviews[reviews["split"] == "train"]
-    in_test = official_train["movie_id"].isin(set(test["movie_id"]))
+    in_test = official_train["movie_id"].isin(test_movies)
     if in_test.any():
         log.info("left out %d train reviews of movies in the test split", int(in_test.sum()))
     official_train = official_train[~in_test].reset_index(drop=True)
@@ -38,12 +41,25 @@ def split_reviews(reviews: pd.DataFrame, val_fraction: float, seed: int) -> dict
     if movies < folds:
         raise SplitError(f"{movies} training movies cannot form {folds} movie-disjoint folds")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    train_rows, val_rows = next(
-        splitter.split(official_train, official_train["label"], groups=official_train["movie_id"])
-    )
+    held_out = [
+        held
+        for _, held in splitter.split(
+            official_train, official_train["label"], groups=official_train["movie_id"]
+        )
+    ]
+    return official_train, held_out
+
+
+def split_reviews(reviews: pd.DataFrame, val_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
+    """Return train/val/test frames. Validation is one fold of ``round(1/val_fraction)``
+    stratified folds grouped by movie, so its share is close to, not exactly, ``val_fraction``."""
+    test = reviews[reviews["split"] == "test"].reset_index(drop=True)
+    official_train, folds = movie_disjoint_folds(reviews, val_fraction, seed)
+    val_rows = np.sort(folds[0])
+    train_rows = np.setdiff1d(np.arange(len(official_train)), val_rows)
     parts = {
-        "train": official_train.iloc[np.sort(train_rows)].reset_index(drop=True),
-        "val": official_train.iloc[np.sort(val_rows)].reset_index(drop=True),
+        "train": official_train.iloc[train_rows].reset_index(drop=True),
+        "val": official_train.iloc[val_rows].reset_index(drop=True),
         "test": test,
     }
     train_movies = set(parts["train"]["movie_id"])
